@@ -1,0 +1,386 @@
+//! The default backend: SQLite in WAL mode with a revision log and group commit.
+//!
+//! One writer thread owns the write connection. Callers queue their writes; the thread
+//! takes every queued write, applies them in one transaction and commits once, so
+//! concurrent writers share one fsync (`synchronous=FULL`: an acknowledged write is on
+//! disk). `current` holds the live keys, `log` every revision not yet compacted, which
+//! is what watches replay.
+
+use crate::hub::{Hub, WatchReceiver};
+use crate::{prefix_end, Event, EventKind, KeyValue, ListPage, Result, Store, StoreError, WriteOp};
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Upper bound of writes committed in one transaction.
+const MAX_BATCH: usize = 4096;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS current (
+    key TEXT PRIMARY KEY, value BLOB NOT NULL,
+    create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,
+    created INTEGER NOT NULL, create_rev INTEGER NOT NULL, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
+";
+
+enum Request {
+    Write(WriteOp, oneshot::Sender<Result<Event>>),
+    Compact(i64, oneshot::Sender<Result<()>>),
+}
+
+struct Shared {
+    hub: Hub,
+    revision: AtomicI64,
+    compacted: AtomicI64,
+}
+
+pub struct SqliteStore {
+    reader: Mutex<Connection>,
+    writer: mpsc::Sender<Request>,
+    shared: Arc<Shared>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
+    )
+    .map_err(backend)?;
+    Ok(conn)
+}
+
+fn meta(conn: &Connection, name: &str) -> Result<i64> {
+    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+        .map_err(backend)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let write_conn = open(path)?;
+        write_conn.execute_batch(SCHEMA).map_err(backend)?;
+        let shared = Arc::new(Shared {
+            hub: Hub::default(),
+            revision: AtomicI64::new(meta(&write_conn, "revision")?),
+            compacted: AtomicI64::new(meta(&write_conn, "compacted")?),
+        });
+        let reader = open(path)?;
+        let (tx, rx) = mpsc::channel();
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(write_conn, rx, thread_shared))
+            .map_err(backend)?;
+        Ok(Self {
+            reader: Mutex::new(reader),
+            writer: tx,
+            shared,
+        })
+    }
+
+    fn reader(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.reader
+            .lock()
+            .map_err(|_| backend("reader lock poisoned"))
+    }
+
+    fn send(&self, req: Request) -> Result<()> {
+        self.writer
+            .send(req).map_err(|_| backend("sqlite writer stopped"))
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<Event> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Write(op, tx))?;
+        rx.await.map_err(|_| backend("sqlite writer stopped"))?
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
+    while let Ok(first) = rx.recv() {
+        let mut writes = Vec::new();
+        let mut compactions = Vec::new();
+        let mut next = Some(first);
+        while let Some(req) = next {
+            match req {
+                Request::Write(op, reply) => writes.push((op, reply)),
+                Request::Compact(rev, reply) => compactions.push((rev, reply)),
+            }
+            next = if writes.len() < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !writes.is_empty() {
+            commit_batch(&mut conn, writes, &shared);
+        }
+        for (rev, reply) in compactions {
+            let _ = reply.send(compact(&conn, rev, &shared));
+        }
+    }
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    writes: Vec<(WriteOp, oneshot::Sender<Result<Event>>)>,
+    shared: &Shared,
+) {
+    let start_rev = shared.revision.load(Ordering::Acquire);
+    let outcome = (|| -> rusqlite::Result<(Vec<Result<Event>>, i64)> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut rev = start_rev;
+        let mut results = Vec::with_capacity(writes.len());
+        for (op, _) in &writes {
+            let result = apply(&tx, op, rev + 1)?;
+            if result.is_ok() {
+                rev += 1;
+            }
+            results.push(result);
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'revision'", [rev])?;
+        tx.commit()?;
+        Ok((results, rev))
+    })();
+    match outcome {
+        Ok((results, rev)) => {
+            shared.revision.store(rev, Ordering::Release);
+            let events: Vec<Event> = results.iter().filter_map(|r| r.clone().ok()).collect();
+            shared.hub.publish(&events);
+            for ((_, reply), result) in writes.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sqlite commit failed");
+            for (_, reply) in writes {
+                let _ = reply.send(Err(backend(&e)));
+            }
+        }
+    }
+}
+
+/// Applies one write at revision `rev`. The outer error aborts the whole batch (SQLite
+/// failed); the inner one is the caller's precondition failing, which writes nothing.
+fn apply(conn: &Connection, op: &WriteOp, rev: i64) -> rusqlite::Result<Result<Event>> {
+    let key = match op {
+        WriteOp::Create { key, .. } | WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } => {
+            key
+        }
+    };
+    let existing: Option<(i64, i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT create_rev, mod_rev, value FROM current WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (event, create_rev) = match (op, existing) {
+        (WriteOp::Create { .. }, Some(_)) => {
+            return Ok(Err(StoreError::AlreadyExists(key.clone())))
+        }
+        (WriteOp::Update { .. } | WriteOp::Delete { .. }, None) => {
+            return Ok(Err(StoreError::NotFound(key.clone())))
+        }
+        (WriteOp::Update { expected, .. }, Some((_, current, _)))
+        | (WriteOp::Delete { expected: Some(expected), .. }, Some((_, current, _)))
+            if current != *expected =>
+        {
+            return Ok(Err(StoreError::Conflict {
+                key: key.clone(),
+                current,
+            }))
+        }
+        (WriteOp::Create { value, .. }, None) => (put_event(key, value, rev, rev, true), rev),
+        (WriteOp::Update { value, .. }, Some((create_rev, _, _))) => {
+            (put_event(key, value, create_rev, rev, false), create_rev)
+        }
+        (WriteOp::Delete { .. }, Some((create_rev, _, old))) => {
+            let kv = KeyValue {
+                key: key.clone(),
+                value: Bytes::from(old),
+                create_revision: create_rev,
+                mod_revision: rev,
+            };
+            let event = Event {
+                kind: EventKind::Delete,
+                kv,
+                created: false,
+            };
+            (event, create_rev)
+        }
+    };
+    let deleted = event.kind == EventKind::Delete;
+    if deleted {
+        conn.prepare_cached("DELETE FROM current WHERE key = ?1")?
+            .execute([key])?;
+    } else {
+        conn.prepare_cached("INSERT OR REPLACE INTO current VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![key, &event.kv.value[..], create_rev, rev])?;
+    }
+    conn.prepare_cached("INSERT INTO log VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![
+            rev,
+            key,
+            deleted,
+            event.created,
+            create_rev,
+            &event.kv.value[..]
+        ])?;
+    Ok(Ok(event))
+}
+
+fn put_event(key: &str, value: &Bytes, create_rev: i64, rev: i64, created: bool) -> Event {
+    Event {
+        kind: EventKind::Put,
+        kv: KeyValue {
+            key: key.to_string(),
+            value: value.clone(),
+            create_revision: create_rev,
+            mod_revision: rev,
+        },
+        created,
+    }
+}
+
+fn compact(conn: &Connection, revision: i64, shared: &Shared) -> Result<()> {
+    let revision = revision.min(shared.revision.load(Ordering::Acquire));
+    if revision <= shared.compacted.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    conn.execute("DELETE FROM log WHERE rev <= ?1", [revision])
+        .map_err(backend)?;
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
+        [revision],
+    )
+    .map_err(backend)?;
+    shared.compacted.store(revision, Ordering::Release);
+    Ok(())
+}
+
+fn row_kv(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
+    Ok(KeyValue {
+        key: r.get(0)?,
+        value: Bytes::from(r.get::<_, Vec<u8>>(1)?),
+        create_revision: r.get(2)?,
+        mod_revision: r.get(3)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let conn = self.reader()?;
+        conn.prepare_cached("SELECT key, value, create_rev, mod_rev FROM current WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], row_kv).optional())
+            .map_err(backend)
+    }
+
+    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage> {
+        let conn = self.reader()?;
+        let end = prefix_end(prefix);
+        let from = start_after.unwrap_or("");
+        // One row beyond the limit tells whether more follow.
+        let fetch = if limit == 0 { -1 } else { limit as i64 + 1 };
+        let read = || -> rusqlite::Result<ListPage> {
+            let tx = conn.unchecked_transaction()?;
+            let revision: i64 =
+                tx.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| r.get(0))?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT key, value, create_rev, mod_rev FROM current
+                 WHERE key >= ?1 AND key < ?2 AND key > ?3 ORDER BY key LIMIT ?4",
+            )?;
+            let mut items = stmt
+                .query_map(params![prefix, end, from, fetch], row_kv)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let more = limit > 0 && items.len() > limit;
+            items.truncate(if limit == 0 { items.len() } else { limit });
+            drop(stmt);
+            tx.finish()?;
+            Ok(ListPage {
+                items,
+                more,
+                revision,
+            })
+        };
+        read().map_err(backend)
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
+        let key = key.to_string();
+        self.write(WriteOp::Create { key, value }).await.map(|e| e.revision())
+    }
+
+    async fn update(&self, key: &str, value: Bytes, expected: i64) -> Result<i64> {
+        let key = key.to_string();
+        let op = WriteOp::Update {
+            key,
+            value,
+            expected,
+        };
+        self.write(op).await.map(|e| e.revision())
+    }
+
+    async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
+        let key = key.to_string();
+        self.write(WriteOp::Delete { key, expected }).await.map(|e| e.kv)
+    }
+
+    async fn watch(&self, prefix: &str, after: i64) -> Result<WatchReceiver> {
+        self.shared.hub.subscribe(prefix, after, || {
+            let compacted = self.shared.compacted.load(Ordering::Acquire);
+            if after < compacted {
+                return Err(StoreError::Compacted {
+                    requested: after,
+                    oldest: compacted,
+                });
+            }
+            let conn = self.reader()?;
+            let end = prefix_end(prefix);
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT key, value, create_rev, rev, deleted, created FROM log
+                     WHERE rev > ?1 AND key >= ?2 AND key < ?3 ORDER BY rev",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![after, prefix, end], |r| {
+                    let kv = row_kv(r)?;
+                    let deleted: bool = r.get(4)?;
+                    Ok(Event {
+                        kind: if deleted {
+                            EventKind::Delete
+                        } else {
+                            EventKind::Put
+                        },
+                        kv,
+                        created: r.get(5)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+    }
+
+    async fn compact(&self, revision: i64) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Compact(revision, tx))?;
+        rx.await.map_err(|_| backend("sqlite writer stopped"))?
+    }
+
+    fn current_revision(&self) -> i64 {
+        self.shared.revision.load(Ordering::Acquire)
+    }
+
+    fn compacted_revision(&self) -> i64 {
+        self.shared.compacted.load(Ordering::Acquire)
+    }
+}
