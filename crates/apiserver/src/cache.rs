@@ -1,0 +1,223 @@
+//! The watch cache: every object in memory, kept current from one store watch, so lists
+//! and thousands of watchers never touch the store.
+
+use rkube_store::{Event, EventKind, Store, StoreError};
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// Events kept for watches that resume from an older resourceVersion.
+const HISTORY: usize = 50_000;
+/// Per-watcher backlog before a slow watcher is dropped (it re-lists, as upstream's do).
+const FANOUT: usize = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub kind: EventType,
+    pub key: String,
+    pub object: Arc<Value>,
+    /// The object before this change, so selector-filtered watchers can tell an object
+    /// leaving their view.
+    pub prev: Option<Arc<Value>>,
+    pub revision: i64,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Arc<Value>>,
+    history: VecDeque<Arc<CacheEvent>>,
+    revision: i64,
+    /// History covers revisions after this one.
+    oldest: i64,
+}
+
+pub struct WatchCache {
+    state: RwLock<State>,
+    events: broadcast::Sender<Arc<CacheEvent>>,
+    revision: watch::Sender<i64>,
+}
+
+/// Parses a stored object and stamps the revision as its resourceVersion.
+pub fn decode_stored(bytes: &[u8], revision: i64) -> Option<Value> {
+    let mut v: Value = serde_json::from_slice(bytes).ok()?;
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+    }
+    Some(v)
+}
+
+pub struct Subscription {
+    pub replay: Vec<Arc<CacheEvent>>,
+    pub live: broadcast::Receiver<Arc<CacheEvent>>,
+}
+
+impl WatchCache {
+    /// Loads everything under /registry/ and follows the store from there.
+    pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let mut state = State::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list("/registry/", after.as_deref(), 10_000).await?;
+            state.revision = state.revision.max(page.revision);
+            for kv in &page.items {
+                if let Some(v) = decode_stored(&kv.value, kv.mod_revision) {
+                    state.objects.insert(kv.key.clone(), Arc::new(v));
+                }
+            }
+            after = page.items.last().map(|kv| kv.key.clone());
+            if !page.more {
+                break;
+            }
+        }
+        state.oldest = state.revision;
+        let revision = state.revision;
+        let (events, _) = broadcast::channel(FANOUT);
+        let cache = Arc::new(Self {
+            state: RwLock::new(state),
+            events,
+            revision: watch::channel(revision).0,
+        });
+        let mut rx = store.watch("/registry/", revision).await?;
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let Some(cache) = weak.upgrade() else { break };
+                cache.apply(ev);
+            }
+        });
+        Ok(cache)
+    }
+
+    fn apply(&self, ev: Event) {
+        let rev = ev.revision();
+        let Some(object) = decode_stored(&ev.kv.value, rev) else {
+            tracing::warn!(key = %ev.kv.key, "undecodable object in store");
+            return;
+        };
+        let object = Arc::new(object);
+        let Ok(mut st) = self.state.write() else {
+            return;
+        };
+        let (kind, prev) = match ev.kind {
+            EventKind::Put => {
+                let prev = st.objects.insert(ev.kv.key.clone(), object.clone());
+                let kind = if prev.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                (kind, prev)
+            }
+            EventKind::Delete => (EventType::Deleted, st.objects.remove(&ev.kv.key)),
+        };
+        let event = Arc::new(CacheEvent {
+            kind,
+            key: ev.kv.key,
+            object,
+            prev,
+            revision: rev,
+        });
+        st.history.push_back(event.clone());
+        if st.history.len() > HISTORY {
+            if let Some(old) = st.history.pop_front() {
+                st.oldest = old.revision;
+            }
+        }
+        st.revision = rev;
+        let _ = self.events.send(event);
+        drop(st);
+        self.revision.send_replace(rev);
+    }
+
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the cache has seen `rev`; false on timeout.
+    pub async fn wait_for(&self, rev: i64) -> bool {
+        let mut rx = self.revision.subscribe();
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|r| *r >= rev)).await,
+            Ok(Ok(_))
+        );
+        ok
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+        self.state.read().ok()?.objects.get(key).cloned()
+    }
+
+    /// Objects under `prefix` strictly after `start_after`, and the revision they are at.
+    pub fn list(&self, prefix: &str, start_after: Option<&str>) -> (Vec<(String, Arc<Value>)>, i64) {
+        let Ok(st) = self.state.read() else {
+            return (Vec::new(), 0);
+        };
+        let end = format!("{prefix}\u{10FFFF}");
+        let items = st
+            .objects
+            .range(prefix.to_string()..end)
+            .filter(|(k, _)| start_after.is_none_or(|s| k.as_str() > s))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (items, st.revision)
+    }
+
+    /// Events after `after` followed by live ones, or Compacted when history no longer
+    /// reaches back that far.
+    pub fn subscribe(&self, after: i64) -> Result<Subscription, StoreError> {
+        let st = self
+            .state
+            .read()
+            .map_err(|_| StoreError::Backend("watch cache lock poisoned".into()))?;
+        if after < st.oldest {
+            return Err(StoreError::Compacted {
+                requested: after,
+                oldest: st.oldest,
+            });
+        }
+        let replay = st
+            .history
+            .iter()
+            .filter(|e| e.revision > after)
+            .cloned()
+            .collect();
+        Ok(Subscription {
+            replay,
+            live: self.events.subscribe(),
+        })
+    }
+
+    /// Current objects under `prefix` plus live events after them, for watches without
+    /// a starting resourceVersion.
+    pub fn snapshot_and_subscribe(&self, prefix: &str) -> (Vec<Arc<Value>>, i64, broadcast::Receiver<Arc<CacheEvent>>) {
+        let Ok(st) = self.state.read() else {
+            return (Vec::new(), 0, self.events.subscribe());
+        };
+        let end = format!("{prefix}\u{10FFFF}");
+        let objects = st
+            .objects
+            .range(prefix.to_string()..end)
+            .map(|(_, v)| v.clone())
+            .collect();
+        (objects, st.revision, self.events.subscribe())
+    }
+}

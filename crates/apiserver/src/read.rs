@@ -1,0 +1,204 @@
+//! GET of one object and of collections, as objects, Tables or metadata only.
+
+use crate::lifecycle::str_at;
+use crate::request::{Query, Shape, Target};
+use crate::state::Api;
+use crate::status::{ApiError, ApiResult};
+use base64::Engine;
+use rkube_api::selectors::{FieldSelector, LabelSelector};
+use rkube_api::ResourceInfo;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub struct Filter {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl Filter {
+    pub fn from_query(res: &ResourceInfo, q: &Query, name: Option<&str>) -> ApiResult<Self> {
+        let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut field_text = q.get("fieldSelector").cloned().unwrap_or_default();
+        if let Some(name) = name {
+            if !field_text.is_empty() {
+                field_text.push(',');
+            }
+            field_text.push_str(&format!("metadata.name={name}"));
+        }
+        let fields = FieldSelector::parse(&field_text, res.group, res.plural)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(Self { labels, fields })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.labels.matches_object(obj) && self.fields.matches(obj)
+    }
+}
+
+/// Continue tokens carry the list's revision and the last key returned.
+fn encode_continue(rev: i64, key: &str) -> String {
+    let raw = json!({"rv": rev, "start": key}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_continue(token: &str) -> ApiResult<(i64, String)> {
+    let bad = || ApiError::bad_request("continue key is not valid: malformed continue token");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let rev = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
+    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
+    Ok((rev, start.to_string()))
+}
+
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+pub fn table(res: &ResourceInfo, objects: &[&Value], q: &Query, with_columns: bool) -> Value {
+    let now = chrono::Utc::now();
+    let include = q.get("includeObject").map(String::as_str).unwrap_or("Metadata");
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let object = match include {
+                "None" => Value::Null,
+                "Object" => (*o).clone(),
+                _ => partial_metadata(o),
+            };
+            json!({"cells": rkube_printers::row_cells(res.group, res.plural, o, now), "object": object})
+        })
+        .collect();
+    let columns = if with_columns {
+        Value::Array(rkube_printers::column_definitions(res.group, res.plural))
+    } else {
+        Value::Null
+    };
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows})
+}
+
+/// One object in the requested shape.
+pub fn shape_object(res: &ResourceInfo, obj: &Value, shape: Shape, q: &Query) -> Value {
+    match shape {
+        Shape::Object => obj.clone(),
+        Shape::PartialMetadata => partial_metadata(obj),
+        Shape::Table => {
+            let mut t = table(res, &[obj], q, true);
+            t["metadata"]["resourceVersion"] = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+            t
+        }
+    }
+}
+
+pub async fn get(api: &Api, t: &Target, name: &str, q: &Query, shape: Shape) -> ApiResult<Value> {
+    let res = t.resource;
+    let key = res.key(t.namespace.as_deref(), name);
+    let obj = api
+        .current(&key)
+        .await
+        .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
+    Ok(shape_object(res, &obj, shape, q))
+}
+
+/// A list response serialised straight from the cached objects.
+pub async fn list(api: &Api, t: &Target, q: &Query, shape: Shape) -> ApiResult<Vec<u8>> {
+    let res = t.resource;
+    let filter = Filter::from_query(res, q, None)?;
+    match q.get("resourceVersion").map(String::as_str) {
+        Some("0") => {}
+        Some(rv) if !rv.is_empty() => {
+            if let Ok(rev) = rv.parse::<i64>() {
+                if api.cache.revision() < rev {
+                    api.cache.wait_for(rev).await;
+                }
+            }
+        }
+        _ => api.sync().await,
+    }
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let (token_rev, start) = match q.get("continue").filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let (rev, key) = decode_continue(c)?;
+            (Some(rev), Some(key))
+        }
+        None => (None, None),
+    };
+    let prefix = res.key_prefix(t.namespace.as_deref());
+    let (objects, cache_rev) = api.cache.list(&prefix, start.as_deref());
+    let rev = token_rev.unwrap_or(cache_rev);
+    let mut selected: Vec<&Arc<Value>> = Vec::new();
+    let mut next = None;
+    let mut remaining = 0usize;
+    for (key, obj) in &objects {
+        if !filter.matches(obj) {
+            continue;
+        }
+        if limit > 0 && selected.len() == limit {
+            if next.is_none() {
+                next = selected.last().map(|o| {
+                    let ns = str_at(o, "/metadata/namespace");
+                    res.key(Some(ns).filter(|n| !n.is_empty()), str_at(o, "/metadata/name"))
+                });
+            }
+            remaining += 1;
+            continue;
+        }
+        let _ = key;
+        selected.push(obj);
+    }
+    let mut meta = json!({"resourceVersion": rev.to_string()});
+    if let Some(next) = &next {
+        meta["continue"] = Value::String(encode_continue(rev, next));
+        meta["remainingItemCount"] = json!(remaining);
+    }
+    match shape {
+        Shape::Table => {
+            let objs: Vec<&Value> = selected.iter().map(|o| o.as_ref()).collect();
+            let mut t = table(res, &objs, q, true);
+            t["metadata"] = meta;
+            serde_json::to_vec(&t).map_err(ApiError::internal)
+        }
+        Shape::Object | Shape::PartialMetadata => {
+            let (kind, api_version) = if shape == Shape::Object {
+                (res.list_kind(), res.api_version())
+            } else {
+                ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1".to_string())
+            };
+            let mut out = Vec::with_capacity(256 + selected.len() * 512);
+            out.extend_from_slice(format!("{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":").as_bytes());
+            serde_json::to_writer(&mut out, &meta).map_err(ApiError::internal)?;
+            out.extend_from_slice(b",\"items\":[");
+            for (i, obj) in selected.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if shape == Shape::Object {
+                    serde_json::to_writer(&mut out, obj.as_ref())
+                } else {
+                    serde_json::to_writer(&mut out, &partial_metadata(obj))
+                }
+                .map_err(ApiError::internal)?;
+            }
+            out.extend_from_slice(b"]}");
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let tok = encode_continue(42, "/registry/configmaps/default/b");
+        assert_eq!(decode_continue(&tok).unwrap(), (42, "/registry/configmaps/default/b".to_string()));
+        assert_eq!(decode_continue("!!").unwrap_err().code, 400);
+    }
+}

@@ -1,0 +1,43 @@
+//! What every handler shares.
+
+use crate::alloc::Ranges;
+use crate::auth::TokenFile;
+use crate::cache::WatchCache;
+use crate::status::{ApiError, ApiResult};
+use rkube_store::Store;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub struct Api {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<WatchCache>,
+    pub openapi: rkube_openapi::OpenApi,
+    pub ranges: Ranges,
+    pub tokens: TokenFile,
+    /// Serialises service writes so two creates cannot take the same IP or port.
+    pub service_lock: tokio::sync::Mutex<()>,
+}
+
+impl Api {
+    /// Waits until the cache reflects every write acknowledged so far, so a client
+    /// reads its own writes.
+    pub async fn sync(&self) {
+        let rev = self.store.current_revision();
+        if self.cache.revision() < rev && !self.cache.wait_for(rev).await {
+            tracing::warn!(rev, "watch cache lagging behind the store");
+        }
+    }
+
+    pub async fn current(&self, key: &str) -> Option<Arc<Value>> {
+        self.sync().await;
+        self.cache.get(key)
+    }
+
+    /// The object's revision from its resourceVersion.
+    pub fn revision_of(obj: &Value) -> ApiResult<i64> {
+        obj.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ApiError::internal("cached object without resourceVersion"))
+    }
+}
