@@ -212,3 +212,30 @@ fn pod_row_conditions() {
     assert!(row_conditions("", "pods", &json!({"status": {"phase": "Running"}})).is_none());
     assert!(row_conditions("apps", "deployments", &done).is_none());
 }
+
+/// Descriptions are our own one-line summaries: short, a single sentence or phrase, and
+/// never carrying doc links (long linked text is a sign of pasted API docs).
+#[test]
+fn descriptions_are_short_own_summaries() {
+    for (g, r) in KNOWN {
+        for c in column_definitions(g, r) {
+            let desc = c["description"].as_str().unwrap();
+            assert!(desc.len() <= 80, "{g}/{r} {desc}");
+            assert!(!desc.contains("http"), "{g}/{r} {desc}");
+            assert!(!desc.contains('\n'), "{g}/{r} {desc}");
+            assert!(desc.ends_with('.'), "{g}/{r} {desc}");
+        }
+    }
+}
+
+#[test]
+fn node_address_columns_describe_different_addresses() {
+    let cols = column_definitions("", "nodes");
+    let desc = |n: &str| {
+        cols.iter()
+            .find(|c| c["name"] == n)
+            .map(|c| c["description"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_ne!(desc("Internal-IP"), desc("External-IP"));
+}
