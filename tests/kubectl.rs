@@ -51,29 +51,65 @@ fn bootcamp_objects(v: &str) {
 
     assert!(k(&["version"]).contains("Server Version: v1.33"));
     let versions = k(&["api-versions"]);
-    for gv in ["apps/v1", "batch/v1", "v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "events.k8s.io/v1"] {
-        assert!(versions.lines().any(|l| l == gv), "{gv} missing from {versions}");
+    for gv in [
+        "apps/v1",
+        "batch/v1",
+        "v1",
+        "coordination.k8s.io/v1",
+        "discovery.k8s.io/v1",
+        "events.k8s.io/v1",
+    ] {
+        assert!(
+            versions.lines().any(|l| l == gv),
+            "{gv} missing from {versions}"
+        );
     }
     let resources = k(&["api-resources"]);
-    assert!(resources.lines().any(|l| l.starts_with("deployments ") && l.contains("deploy") && l.contains("apps/v1")), "{resources}");
+    assert!(
+        resources.lines().any(|l| l.starts_with("deployments ")
+            && l.contains("deploy")
+            && l.contains("apps/v1")),
+        "{resources}"
+    );
 
     // create deployment NAME --image (protobuf body on 1.32+).
-    assert!(k(&["create", "deployment", "web", "--image=nginx:1.25"]).contains("deployment.apps/web created"));
+    assert!(k(&["create", "deployment", "web", "--image=nginx:1.25"])
+        .contains("deployment.apps/web created"));
     let wide = k(&["get", "deployments", "-o", "wide"]);
-    assert!(wide.contains("CONTAINERS") && wide.contains("nginx:1.25") && wide.contains("app=web"), "{wide}");
+    assert!(
+        wide.contains("CONTAINERS") && wide.contains("nginx:1.25") && wide.contains("app=web"),
+        "{wide}"
+    );
     k(&["create", "namespace", "team"]);
-    k(&["create", "configmap", "settings", "--from-literal=color=blue"]);
-    k(&["create", "secret", "generic", "creds", "--from-literal=password=s3cret"]);
+    k(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=color=blue",
+    ]);
+    k(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=password=s3cret",
+    ]);
     let secret = json(&k(&["get", "secret", "creds", "-o", "json"]));
     assert_eq!(secret["data"]["password"], "czNjcmV0");
     assert_eq!(secret["type"], "Opaque");
 
     // scale through the scale subresource; set image bumps generation.
     k(&["scale", "deployments/web", "--replicas=4"]);
-    assert_eq!(k(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "4");
+    assert_eq!(
+        k(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "4"
+    );
     k(&["set", "image", "deployment/web", "nginx=nginx:1.26"]);
     let d = json(&k(&["get", "deploy", "web", "-o", "json"]));
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.26");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.26"
+    );
     assert_eq!(d["metadata"]["generation"], 3);
     assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
     assert_eq!(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
@@ -82,40 +118,95 @@ fn bootcamp_objects(v: &str) {
     k(&["annotate", "deployment", "web", "owner=team-a"]);
     let labelled = k(&["get", "deploy", "-l", "tier=frontend", "-o", "name"]);
     assert_eq!(labelled.trim(), "deployment.apps/web");
-    assert_eq!(k(&["get", "deploy", "-l", "tier=backend", "-o", "name"]).trim(), "");
-    assert_eq!(k(&["get", "deploy", "web", "-o", "jsonpath={.metadata.annotations.owner}"]), "team-a");
+    assert_eq!(
+        k(&["get", "deploy", "-l", "tier=backend", "-o", "name"]).trim(),
+        ""
+    );
+    assert_eq!(
+        k(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.owner}"
+        ]),
+        "team-a"
+    );
 
     // apply: create, then a partial change.
     let app = write_file(&dir, "app.yaml", APP);
     let out = k(&["apply", "-f", app.to_str().unwrap()]);
-    assert!(out.contains("deployment.apps/api created") && out.contains("service/api created"), "{out}");
-    write_file(&dir, "app.yaml", &APP.replace("replicas: 1", "replicas: 3").replace("\"one\"", "\"two\""));
+    assert!(
+        out.contains("deployment.apps/api created") && out.contains("service/api created"),
+        "{out}"
+    );
+    write_file(
+        &dir,
+        "app.yaml",
+        &APP.replace("replicas: 1", "replicas: 3")
+            .replace("\"one\"", "\"two\""),
+    );
     let out = k(&["apply", "-f", app.to_str().unwrap()]);
-    assert!(out.contains("deployment.apps/api configured") && out.contains("service/api unchanged"), "{out}");
+    assert!(
+        out.contains("deployment.apps/api configured") && out.contains("service/api unchanged"),
+        "{out}"
+    );
     let d = json(&k(&["get", "deploy", "api", "-o", "json"]));
     assert_eq!(d["spec"]["replicas"], 3);
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "two");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"],
+        "two"
+    );
     let svc = json(&k(&["get", "svc", "api", "-o", "json"]));
-    let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().expect("nodePort allocated");
+    let node_port = svc["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .expect("nodePort allocated");
     assert!((30000..=32767).contains(&node_port));
     let cluster_ip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
     assert!(cluster_ip.starts_with("10."), "{cluster_ip}");
 
     let multi = k(&["get", "pods,deployments,services,rs"]);
-    assert!(multi.contains("deployment.apps/api") && multi.contains("service/api") && multi.contains("service/kubernetes"), "{multi}");
+    assert!(
+        multi.contains("deployment.apps/api")
+            && multi.contains("service/api")
+            && multi.contains("service/kubernetes"),
+        "{multi}"
+    );
     let selected = k(&["get", "pods,deployments,services,rs", "-l", "app=api"]);
-    assert!(selected.contains("deployment.apps/api") && !selected.contains("service/kubernetes"), "{selected}");
+    assert!(
+        selected.contains("deployment.apps/api") && !selected.contains("service/kubernetes"),
+        "{selected}"
+    );
     let yaml = k(&["get", "svc", "api", "-o", "yaml"]);
-    assert!(yaml.contains("type: NodePort") && yaml.contains(&format!("nodePort: {node_port}")), "{yaml}");
-    let names = k(&["get", "deploy", "-o", "go-template={{range .items}}{{.metadata.name}}{{\"\\n\"}}{{end}}"]);
+    assert!(
+        yaml.contains("type: NodePort") && yaml.contains(&format!("nodePort: {node_port}")),
+        "{yaml}"
+    );
+    let names = k(&[
+        "get",
+        "deploy",
+        "-o",
+        "go-template={{range .items}}{{.metadata.name}}{{\"\\n\"}}{{end}}",
+    ]);
     assert_eq!(names, "api\nweb\n");
 
     // apply -k / delete -k.
-    write_file(&dir, "kz/kustomization.yaml", "resources: [cm.yaml]\nnamePrefix: kz-\n");
-    write_file(&dir, "kz/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: conf}\ndata: {x: \"1\"}\n");
+    write_file(
+        &dir,
+        "kz/kustomization.yaml",
+        "resources: [cm.yaml]\nnamePrefix: kz-\n",
+    );
+    write_file(
+        &dir,
+        "kz/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: conf}\ndata: {x: \"1\"}\n",
+    );
     let kz = dir.join("kz");
     assert!(k(&["apply", "-k", kz.to_str().unwrap()]).contains("configmap/kz-conf created"));
-    assert_eq!(k(&["get", "cm", "kz-conf", "-o", "jsonpath={.data.x}"]), "1");
+    assert_eq!(
+        k(&["get", "cm", "kz-conf", "-o", "jsonpath={.data.x}"]),
+        "1"
+    );
     k(&["delete", "-k", kz.to_str().unwrap()]);
     assert!(c.fails(v, &["get", "cm", "kz-conf"]).contains("NotFound"));
 
@@ -125,7 +216,10 @@ fn bootcamp_objects(v: &str) {
     let err = c.fails(v, &["create", "-f", job.to_str().unwrap()]);
     assert!(err.contains("AlreadyExists"), "{err}");
     let out = k(&["replace", "--force", "-f", app.to_str().unwrap()]);
-    assert!(out.contains("deployment.apps/api replaced") && out.contains("service/api replaced"), "{out}");
+    assert!(
+        out.contains("deployment.apps/api replaced") && out.contains("service/api replaced"),
+        "{out}"
+    );
 
     // edit with a non-interactive editor.
     let out = c
@@ -134,8 +228,15 @@ fn bootcamp_objects(v: &str) {
         .env("EDITOR", "sed -i s/replicas:\\ 3/replicas:\\ 5/")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(k(&["get", "deploy", "api", "-o", "jsonpath={.spec.replicas}"]), "5");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        k(&["get", "deploy", "api", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
 
     // describe.
     let node = write_file(&dir, "node.yaml", NODE);
@@ -143,24 +244,40 @@ fn bootcamp_objects(v: &str) {
     let pod = write_file(&dir, "pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: solo, labels: {run: solo}}\nspec:\n  containers: [{name: c, image: busybox:1.36}]\n");
     k(&["apply", "-f", pod.to_str().unwrap()]);
     for (what, needle) in [
-        (vec!["describe", "deployment", "web"], "RollingUpdateStrategy:  25% max unavailable, 25% max surge"),
+        (
+            vec!["describe", "deployment", "web"],
+            "RollingUpdateStrategy:  25% max unavailable, 25% max surge",
+        ),
         (vec!["describe", "service", "api"], "NodePort:"),
         (vec!["describe", "pod", "solo"], "Status:       Pending"),
         (vec!["describe", "node", "node-a"], "Capacity:"),
-        (vec!["describe", "namespace", "team"], "Status:       Active"),
+        (
+            vec!["describe", "namespace", "team"],
+            "Status:       Active",
+        ),
     ] {
         let out = k(&what);
         assert!(out.contains(needle), "{what:?}: {out}");
     }
     let pods = k(&["get", "pods", "-o", "wide"]);
-    assert!(pods.contains("solo") && pods.contains("Pending") && pods.contains("NOMINATED NODE"), "{pods}");
+    assert!(
+        pods.contains("solo") && pods.contains("Pending") && pods.contains("NOMINATED NODE"),
+        "{pods}"
+    );
 
     // explain needs the OpenAPI schemas.
     let explain = k(&["explain", "pod.spec.containers"]);
-    assert!(explain.contains("FIELD: containers <[]Container>") && explain.contains("image"), "{explain}");
+    assert!(
+        explain.contains("FIELD: containers <[]Container>") && explain.contains("image"),
+        "{explain}"
+    );
 
     // --raw and jsonpath.
-    let raw = json(&k(&["get", "--raw", "/api/v1/namespaces/default/configmaps/settings"]));
+    let raw = json(&k(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps/settings",
+    ]));
     assert_eq!(raw["data"]["color"], "blue");
 
     // --watch sees a change.
@@ -186,7 +303,10 @@ fn bootcamp_objects(v: &str) {
     let seen = reader.join().unwrap();
     let _ = watch.kill();
     let _ = watch.wait();
-    assert!(seen.is_some(), "kubectl get --watch did not print the new config map");
+    assert!(
+        seen.is_some(),
+        "kubectl get --watch did not print the new config map"
+    );
 
     // delete by name, -l, -f.
     assert!(k(&["delete", "configmap", "settings"]).contains("configmap \"settings\" deleted"));
@@ -198,9 +318,18 @@ fn bootcamp_objects(v: &str) {
     assert_eq!(left.trim(), "service/kubernetes");
 
     // Deleting a namespace empties it and removes it.
-    k(&["create", "configmap", "inside", "-n", "team", "--from-literal=a=b"]);
+    k(&[
+        "create",
+        "configmap",
+        "inside",
+        "-n",
+        "team",
+        "--from-literal=a=b",
+    ]);
     k(&["delete", "namespace", "team"]);
-    assert!(c.fails(v, &["get", "namespace", "team"]).contains("NotFound"));
+    assert!(c
+        .fails(v, &["get", "namespace", "team"])
+        .contains("NotFound"));
 }
 
 #[test]
@@ -231,10 +360,15 @@ fn kubectl_proxy_serves_the_api() {
         .unwrap();
     let body = eventually("kubectl proxy to answer", || {
         let out = std::process::Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{port}/api/v1/namespaces/default/pods/hello")])
+            .args([
+                "-sf",
+                &format!("http://127.0.0.1:{port}/api/v1/namespaces/default/pods/hello"),
+            ])
             .output()
             .ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
     });
     let _ = proxy.kill();
     let _ = proxy.wait();

@@ -17,7 +17,11 @@ pub struct Cluster {
 impl Cluster {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut c = Cluster { dir, port: 0, child: None };
+        let mut c = Cluster {
+            dir,
+            port: 0,
+            child: None,
+        };
         c.launch();
         c
     }
@@ -84,7 +88,10 @@ impl Cluster {
     }
 
     pub fn kubectl(&self, version: &str, args: &[&str]) -> Output {
-        self.kubectl_cmd(version).args(args).output().expect("run kubectl")
+        self.kubectl_cmd(version)
+            .args(args)
+            .output()
+            .expect("run kubectl")
     }
 
     /// kubectl that must succeed; returns stdout.
@@ -102,7 +109,11 @@ impl Cluster {
     /// kubectl that must fail; returns stderr.
     pub fn fails(&self, version: &str, args: &[&str]) -> String {
         let out = self.kubectl(version, args);
-        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stderr).to_string()
     }
 
@@ -111,13 +122,22 @@ impl Cluster {
     }
 
     /// curl with the admin client certificate; returns (status code, body).
-    pub fn curl(&self, method: &str, path: &str, content_type: &str, body: Option<&[u8]>) -> (u16, String) {
+    pub fn curl(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<&[u8]>,
+    ) -> (u16, String) {
         let pki = self.dir.path().join("data/pki");
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
-            .arg("--cacert").arg(pki.join("ca.crt"))
-            .arg("--cert").arg(pki.join("admin.crt"))
-            .arg("--key").arg(pki.join("admin.key"))
+            .arg("--cacert")
+            .arg(pki.join("ca.crt"))
+            .arg("--cert")
+            .arg(pki.join("admin.crt"))
+            .arg("--key")
+            .arg(pki.join("admin.key"))
             .args(["-H", &format!("Content-Type: {content_type}")]);
         if let Some(b) = body {
             let f = self.dir.path().join(format!("body-{}", std::process::id()));
@@ -131,7 +151,8 @@ impl Cluster {
     /// curl without any credentials.
     pub fn curl_anonymous(&self, path: &str) -> (u16, String) {
         let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-k", "-o", "-", "-w", "\n%{http_code}"]).arg(self.url(path));
+        cmd.args(["-sS", "-k", "-o", "-", "-w", "\n%{http_code}"])
+            .arg(self.url(path));
         curl_output(cmd)
     }
 
@@ -166,7 +187,11 @@ pub fn kubectl_path(version: &str) -> PathBuf {
         return dispatcher;
     }
     let p = dispatcher.with_file_name(format!("kubectl.{version}"));
-    assert!(p.exists(), "{} missing: the kubectl dispatcher package provides it", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: the kubectl dispatcher package provides it",
+        p.display()
+    );
     p
 }
 

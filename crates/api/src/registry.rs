@@ -68,6 +68,8 @@ const fn other(
     }
 }
 
+// One positional row per resource keeps the table below readable at a glance.
+#[allow(clippy::too_many_arguments)]
 const fn res(
     group: &'static str,
     kind: &'static str,
@@ -97,42 +99,254 @@ const NONE: &[&str] = &[];
 /// Every served resource, in discovery order.
 pub static RESOURCES: &[ResourceInfo] = &[
     res("", "Binding", "bindings", "binding", NONE, true, NONE, &[]),
-    res("", "ConfigMap", "configmaps", "configmap", &["cm"], true, NONE, &[]),
-    res("", "Endpoints", "endpoints", "endpoints", &["ep"], true, NONE, &[]),
+    res(
+        "",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        &["cm"],
+        true,
+        NONE,
+        &[],
+    ),
+    res(
+        "",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        &["ep"],
+        true,
+        NONE,
+        &[],
+    ),
     res("", "Event", "events", "event", &["ev"], true, NONE, &[]),
-    res("", "LimitRange", "limitranges", "limitrange", &["limits"], true, NONE, &[]),
-    res("", "Namespace", "namespaces", "namespace", &["ns"], false, NONE, &[STATUS, sub("finalize")]),
-    res("", "Node", "nodes", "node", &["no"], false, NONE, &[STATUS, other("proxy", "", "NodeProxyOptions", &["create", "delete", "get", "patch", "update"])]),
-    res("", "Pod", "pods", "pod", &["po"], true, ALL, &[
-        STATUS,
-        other("binding", "", "Binding", &["create"]),
-        other("eviction", "policy", "Eviction", &["create"]),
-        other("log", "", "Pod", &["get"]),
-        other("exec", "", "PodExecOptions", &["create", "get"]),
-        other("attach", "", "PodAttachOptions", &["create", "get"]),
-        other("portforward", "", "PodPortForwardOptions", &["create", "get"]),
-        other("proxy", "", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]),
-    ]),
-    res("", "PodTemplate", "podtemplates", "podtemplate", NONE, true, NONE, &[]),
-    res("", "ReplicationController", "replicationcontrollers", "replicationcontroller", &["rc"], true, ALL, &[STATUS, SCALE]),
-    res("", "ResourceQuota", "resourcequotas", "resourcequota", &["quota"], true, NONE, &[STATUS]),
+    res(
+        "",
+        "LimitRange",
+        "limitranges",
+        "limitrange",
+        &["limits"],
+        true,
+        NONE,
+        &[],
+    ),
+    res(
+        "",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        &["ns"],
+        false,
+        NONE,
+        &[STATUS, sub("finalize")],
+    ),
+    res(
+        "",
+        "Node",
+        "nodes",
+        "node",
+        &["no"],
+        false,
+        NONE,
+        &[
+            STATUS,
+            other(
+                "proxy",
+                "",
+                "NodeProxyOptions",
+                &["create", "delete", "get", "patch", "update"],
+            ),
+        ],
+    ),
+    res(
+        "",
+        "Pod",
+        "pods",
+        "pod",
+        &["po"],
+        true,
+        ALL,
+        &[
+            STATUS,
+            other("binding", "", "Binding", &["create"]),
+            other("eviction", "policy", "Eviction", &["create"]),
+            other("log", "", "Pod", &["get"]),
+            other("exec", "", "PodExecOptions", &["create", "get"]),
+            other("attach", "", "PodAttachOptions", &["create", "get"]),
+            other(
+                "portforward",
+                "",
+                "PodPortForwardOptions",
+                &["create", "get"],
+            ),
+            other(
+                "proxy",
+                "",
+                "PodProxyOptions",
+                &["create", "delete", "get", "patch", "update"],
+            ),
+        ],
+    ),
+    res(
+        "",
+        "PodTemplate",
+        "podtemplates",
+        "podtemplate",
+        NONE,
+        true,
+        NONE,
+        &[],
+    ),
+    res(
+        "",
+        "ReplicationController",
+        "replicationcontrollers",
+        "replicationcontroller",
+        &["rc"],
+        true,
+        ALL,
+        &[STATUS, SCALE],
+    ),
+    res(
+        "",
+        "ResourceQuota",
+        "resourcequotas",
+        "resourcequota",
+        &["quota"],
+        true,
+        NONE,
+        &[STATUS],
+    ),
     res("", "Secret", "secrets", "secret", NONE, true, NONE, &[]),
-    res("", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], true, NONE, &[]),
-    res("", "Service", "services", "service", &["svc"], true, ALL, &[STATUS, other("proxy", "", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"])]),
-    res("apps", "ControllerRevision", "controllerrevisions", "controllerrevision", NONE, true, NONE, &[]),
-    res("apps", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, ALL, &[STATUS]),
-    res("apps", "Deployment", "deployments", "deployment", &["deploy"], true, ALL, &[STATUS, SCALE]),
-    res("apps", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, ALL, &[STATUS, SCALE]),
-    res("apps", "StatefulSet", "statefulsets", "statefulset", &["sts"], true, ALL, &[STATUS, SCALE]),
-    res("batch", "CronJob", "cronjobs", "cronjob", &["cj"], true, ALL, &[STATUS]),
+    res(
+        "",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        &["sa"],
+        true,
+        NONE,
+        &[],
+    ),
+    res(
+        "",
+        "Service",
+        "services",
+        "service",
+        &["svc"],
+        true,
+        ALL,
+        &[
+            STATUS,
+            other(
+                "proxy",
+                "",
+                "ServiceProxyOptions",
+                &["create", "delete", "get", "patch", "update"],
+            ),
+        ],
+    ),
+    res(
+        "apps",
+        "ControllerRevision",
+        "controllerrevisions",
+        "controllerrevision",
+        NONE,
+        true,
+        NONE,
+        &[],
+    ),
+    res(
+        "apps",
+        "DaemonSet",
+        "daemonsets",
+        "daemonset",
+        &["ds"],
+        true,
+        ALL,
+        &[STATUS],
+    ),
+    res(
+        "apps",
+        "Deployment",
+        "deployments",
+        "deployment",
+        &["deploy"],
+        true,
+        ALL,
+        &[STATUS, SCALE],
+    ),
+    res(
+        "apps",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        &["rs"],
+        true,
+        ALL,
+        &[STATUS, SCALE],
+    ),
+    res(
+        "apps",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        &["sts"],
+        true,
+        ALL,
+        &[STATUS, SCALE],
+    ),
+    res(
+        "batch",
+        "CronJob",
+        "cronjobs",
+        "cronjob",
+        &["cj"],
+        true,
+        ALL,
+        &[STATUS],
+    ),
     res("batch", "Job", "jobs", "job", NONE, true, ALL, &[STATUS]),
-    res("coordination.k8s.io", "Lease", "leases", "lease", NONE, true, NONE, &[]),
-    res("discovery.k8s.io", "EndpointSlice", "endpointslices", "endpointslice", NONE, true, NONE, &[]),
-    res("events.k8s.io", "Event", "events", "event", &["ev"], true, NONE, &[]),
+    res(
+        "coordination.k8s.io",
+        "Lease",
+        "leases",
+        "lease",
+        NONE,
+        true,
+        NONE,
+        &[],
+    ),
+    res(
+        "discovery.k8s.io",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        NONE,
+        true,
+        NONE,
+        &[],
+    ),
+    res(
+        "events.k8s.io",
+        "Event",
+        "events",
+        "event",
+        &["ev"],
+        true,
+        NONE,
+        &[],
+    ),
 ];
 
 /// Groups in discovery order; the core group ("") is served under /api.
-pub const GROUPS: &[&str] = &["apps", "events.k8s.io", "batch", "coordination.k8s.io", "discovery.k8s.io"];
+pub const GROUPS: &[&str] = &[
+    "apps",
+    "events.k8s.io",
+    "batch",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+];
 
 pub fn resources() -> &'static [ResourceInfo] {
     RESOURCES
@@ -204,18 +418,31 @@ mod tests {
         let deploy = find_resource("apps", "v1", "deployments").unwrap();
         assert_eq!(deploy.api_version(), "apps/v1");
         assert_eq!(deploy.qualified_name(), "deployments.apps");
-        assert_eq!(deploy.key(Some("default"), "web"), "/registry/deployments/default/web");
+        assert_eq!(
+            deploy.key(Some("default"), "web"),
+            "/registry/deployments/default/web"
+        );
         let ns = find_resource("", "v1", "namespaces").unwrap();
-        assert_eq!(ns.key(Some("ignored"), "kube-system"), "/registry/namespaces/kube-system");
+        assert_eq!(
+            ns.key(Some("ignored"), "kube-system"),
+            "/registry/namespaces/kube-system"
+        );
         assert!(find_resource("apps", "v1", "pods").is_none());
         let ev = find_resource("events.k8s.io", "v1", "events").unwrap();
-        assert_ne!(ev.key_prefix(None), find_resource("", "v1", "events").unwrap().key_prefix(None));
+        assert_ne!(
+            ev.key_prefix(None),
+            find_resource("", "v1", "events").unwrap().key_prefix(None)
+        );
     }
 
     #[test]
     fn every_group_is_listed() {
         for r in RESOURCES {
-            assert!(r.group.is_empty() || GROUPS.contains(&r.group), "{}", r.group);
+            assert!(
+                r.group.is_empty() || GROUPS.contains(&r.group),
+                "{}",
+                r.group
+            );
         }
     }
 }

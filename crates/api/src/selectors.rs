@@ -361,12 +361,28 @@ mod tests {
     #[test]
     fn label_selector_syntax() {
         let o = obj(json!({"app": "web", "tier": "fe"}));
-        let yes = ["", "app=web", "app==web", "app!=db", "app in (web, db)", "tier notin (be)",
-            "app", "!missing", "app=web,tier in (fe)"];
+        let yes = [
+            "",
+            "app=web",
+            "app==web",
+            "app!=db",
+            "app in (web, db)",
+            "tier notin (be)",
+            "app",
+            "!missing",
+            "app=web,tier in (fe)",
+        ];
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches_object(&o), "{s}");
         }
-        let no = ["app=db", "app notin (web)", "missing", "!app", "app=web,tier=be", "x in (a)"];
+        let no = [
+            "app=db",
+            "app notin (web)",
+            "missing",
+            "!app",
+            "app=web,tier=be",
+            "x in (a)",
+        ];
         for s in no {
             assert!(!LabelSelector::parse(s).unwrap().matches_object(&o), "{s}");
         }
@@ -377,7 +393,8 @@ mod tests {
     #[test]
     fn label_selector_from_object() {
         let sel = LabelSelector::from_object(&json!({"matchLabels": {"app": "web"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe"]}]})).unwrap();
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe"]}]}))
+        .unwrap();
         assert!(sel.matches_object(&obj(json!({"app": "web", "tier": "fe"}))));
         assert!(!sel.matches_object(&obj(json!({"app": "web"}))));
     }
@@ -397,6 +414,10 @@ mod tests {
         let sel = FieldSelector::parse("metadata.name=p1", "", "configmaps").unwrap();
         assert_eq!(sel.required_name(), Some("p1"));
         let ev = json!({"source": {"component": "kubelet"}, "involvedObject": {"kind": "Pod"}});
-        assert!(FieldSelector::parse("source=kubelet,involvedObject.kind=Pod", "", "events").unwrap().matches(&ev));
+        assert!(
+            FieldSelector::parse("source=kubelet,involvedObject.kind=Pod", "", "events")
+                .unwrap()
+                .matches(&ev)
+        );
     }
 }

@@ -36,7 +36,12 @@ impl Taken {
     pub fn from_services<'a>(services: impl Iterator<Item = &'a Value>) -> Self {
         let mut t = Taken::default();
         for svc in services {
-            for ip in svc.pointer("/spec/clusterIPs").and_then(Value::as_array).into_iter().flatten() {
+            for ip in svc
+                .pointer("/spec/clusterIPs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(ip) = ip.as_str() {
                     t.ips.insert(ip.to_string());
                 }
@@ -44,7 +49,12 @@ impl Taken {
             if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str) {
                 t.ips.insert(ip.to_string());
             }
-            for p in svc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+            for p in svc
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(n) = p.get("nodePort").and_then(Value::as_u64) {
                     t.ports.insert(n as u16);
                 }
@@ -76,7 +86,10 @@ impl Ranges {
         let base = u32::from(ip) & !(size - 1);
         let badp = || RangeError::Ports(ports.to_string());
         let (lo, hi) = ports.split_once('-').ok_or_else(badp)?;
-        let ports = (lo.parse().map_err(|_| badp())?, hi.parse().map_err(|_| badp())?);
+        let ports = (
+            lo.parse().map_err(|_| badp())?,
+            hi.parse().map_err(|_| badp())?,
+        );
         if ports.0 > ports.1 {
             return Err(badp());
         }
@@ -118,9 +131,19 @@ impl Ranges {
 
     /// Fills in clusterIP(s) and node ports of a service being created or updated.
     /// `old` carries what an update must keep.
-    pub fn allocate(&self, svc: &mut Value, old: Option<&Value>, taken: &mut Taken, name: &str) -> ApiResult<()> {
+    pub fn allocate(
+        &self,
+        svc: &mut Value,
+        old: Option<&Value>,
+        taken: &mut Taken,
+        name: &str,
+    ) -> ApiResult<()> {
         let invalid = |e: FieldError| ApiError::invalid("Service", "", name, &[e]);
-        let svc_type = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+        let svc_type = svc
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
         let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
             return Ok(());
         };
@@ -128,10 +151,15 @@ impl Ranges {
             spec.remove("clusterIP");
             spec.remove("clusterIPs");
         } else {
-            let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str);
-            let asked = spec.get("clusterIP").and_then(Value::as_str).map(str::to_string);
+            let old_ip = old
+                .and_then(|o| o.pointer("/spec/clusterIP"))
+                .and_then(Value::as_str);
+            let asked = spec
+                .get("clusterIP")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let ip = match (asked, old_ip) {
-                (None, Some(old)) | (Some(_), Some(old)) if old != "" => {
+                (None, Some(old)) | (Some(_), Some(old)) if !old.is_empty() => {
                     let asked = spec.get("clusterIP").and_then(Value::as_str);
                     if asked.is_some_and(|a| !a.is_empty() && a != old) {
                         return Err(invalid(field_error(
@@ -149,8 +177,11 @@ impl Ranges {
                             "failed to allocate IP {ip}: provided IP is not in the valid range. The range of valid IPs is {}", self.cidr))));
                     }
                     if taken.ips.contains(&ip) {
-                        return Err(invalid(field_error("spec.clusterIPs", json!([ip]), format!(
-                            "failed to allocate IP {ip}: provided IP is already allocated"))));
+                        return Err(invalid(field_error(
+                            "spec.clusterIPs",
+                            json!([ip]),
+                            format!("failed to allocate IP {ip}: provided IP is already allocated"),
+                        )));
                     }
                     ip
                 }
@@ -172,17 +203,24 @@ impl Ranges {
             return Ok(());
         };
         for (i, port) in ports.iter_mut().enumerate() {
-            let Some(port) = port.as_object_mut() else { continue };
+            let Some(port) = port.as_object_mut() else {
+                continue;
+            };
             if !wants_node_ports {
                 port.remove("nodePort");
                 continue;
             }
             let previous = old_ports
                 .iter()
-                .find(|o| o.get("port") == port.get("port") && o.get("protocol") == port.get("protocol"))
+                .find(|o| {
+                    o.get("port") == port.get("port") && o.get("protocol") == port.get("protocol")
+                })
                 .and_then(|o| o.get("nodePort"))
                 .and_then(Value::as_u64);
-            let asked = port.get("nodePort").and_then(Value::as_u64).filter(|n| *n != 0);
+            let asked = port
+                .get("nodePort")
+                .and_then(Value::as_u64)
+                .filter(|n| *n != 0);
             let n = match (asked, previous) {
                 (Some(a), Some(p)) if a == p => a as u16,
                 (None, Some(p)) => p as u16,
@@ -193,13 +231,17 @@ impl Ranges {
                             "provided port is not in the valid range. The range of valid ports is {}-{}", self.ports.0, self.ports.1))));
                     }
                     if taken.ports.contains(&(a as u16)) {
-                        return Err(invalid(field_error(&field, json!(a), "provided port is already allocated".into())));
+                        return Err(invalid(field_error(
+                            &field,
+                            json!(a),
+                            "provided port is already allocated".into(),
+                        )));
                     }
                     a as u16
                 }
-                (None, None) => self
-                    .random_port(taken)
-                    .ok_or_else(|| ApiError::internal("failed to allocate a nodePort: range is full"))?,
+                (None, None) => self.random_port(taken).ok_or_else(|| {
+                    ApiError::internal("failed to allocate a nodePort: range is full")
+                })?,
             };
             taken.ports.insert(n);
             port.insert("nodePort".into(), json!(n));
@@ -217,7 +259,8 @@ mod tests {
         let r = Ranges::new("10.96.0.0/12", "30000-32767").unwrap();
         assert_eq!(r.first_ip(), "10.96.0.1");
         let mut taken = Taken::default();
-        let mut a = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut a =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
         r.allocate(&mut a, None, &mut taken, "a").unwrap();
         let ip = a["spec"]["clusterIP"].as_str().unwrap().to_string();
         assert!(ip.starts_with("10."));
@@ -226,16 +269,32 @@ mod tests {
         let mut b = json!({"spec": {"clusterIP": ip, "ports": [{"port": 80}]}});
         let err = r.allocate(&mut b, None, &mut taken, "b").unwrap_err();
         assert_eq!(err.code, 422);
-        assert!(err.message.contains("provided IP is already allocated"), "{}", err.message);
+        assert!(
+            err.message.contains("provided IP is already allocated"),
+            "{}",
+            err.message
+        );
         let mut c = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": np}]}});
-        assert!(r.allocate(&mut c, None, &mut taken, "c").unwrap_err().message.contains("already allocated"));
+        assert!(r
+            .allocate(&mut c, None, &mut taken, "c")
+            .unwrap_err()
+            .message
+            .contains("already allocated"));
         let mut d = json!({"spec": {"clusterIP": "192.168.0.1"}});
-        assert!(r.allocate(&mut d, None, &mut taken, "d").unwrap_err().message.contains("valid range"));
+        assert!(r
+            .allocate(&mut d, None, &mut taken, "d")
+            .unwrap_err()
+            .message
+            .contains("valid range"));
         // An update keeps what the old object held, without tripping over itself.
         let mut again = Taken::default();
-        let mut upd = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut upd =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
         r.allocate(&mut upd, Some(&a), &mut again, "a").unwrap();
         assert_eq!(upd["spec"]["clusterIP"], a["spec"]["clusterIP"]);
-        assert_eq!(upd["spec"]["ports"][0]["nodePort"], a["spec"]["ports"][0]["nodePort"]);
+        assert_eq!(
+            upd["spec"]["ports"][0]["nodePort"],
+            a["spec"]["ports"][0]["nodePort"]
+        );
     }
 }

@@ -5,7 +5,12 @@ use serde_json::Value;
 
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-pub fn decode_object(bytes: &[u8], content_type: &str, api_version: &str, kind: &str) -> ApiResult<Value> {
+pub fn decode_object(
+    bytes: &[u8],
+    content_type: &str,
+    api_version: &str,
+    kind: &str,
+) -> ApiResult<Value> {
     let value: Value = match content_type {
         "application/json" | "" | "*/*" => serde_json::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("json: {e}")))?,
@@ -54,13 +59,38 @@ mod tests {
 
     #[test]
     fn formats_and_errors() {
-        let v = decode_object(br#"{"kind":"ConfigMap"}"#, "application/json", "v1", "ConfigMap").unwrap();
+        let v = decode_object(
+            br#"{"kind":"ConfigMap"}"#,
+            "application/json",
+            "v1",
+            "ConfigMap",
+        )
+        .unwrap();
         assert_eq!(v["kind"], "ConfigMap");
-        let y = decode_object(b"kind: ConfigMap\ndata:\n  a: 'yes'\n", "application/yaml", "v1", "ConfigMap").unwrap();
+        let y = decode_object(
+            b"kind: ConfigMap\ndata:\n  a: 'yes'\n",
+            "application/yaml",
+            "v1",
+            "ConfigMap",
+        )
+        .unwrap();
         assert_eq!(y["data"]["a"], "yes");
-        assert_eq!(decode_object(b"{nope", "application/json", "v1", "X").unwrap_err().code, 400);
-        assert_eq!(decode_object(b"[1]", "application/json", "v1", "X").unwrap_err().code, 400);
-        assert_eq!(decode_object(b"x", "text/csv", "v1", "X").unwrap_err().code, 415);
+        assert_eq!(
+            decode_object(b"{nope", "application/json", "v1", "X")
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            decode_object(b"[1]", "application/json", "v1", "X")
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            decode_object(b"x", "text/csv", "v1", "X").unwrap_err().code,
+            415
+        );
         let mut o = serde_json::json!({"kind": "Pod"});
         assert_eq!(check_type(&mut o, "v1", "ConfigMap").unwrap_err().code, 400);
         let mut o = serde_json::json!({});

@@ -60,7 +60,10 @@ pub struct WatchCache {
 pub fn decode_stored(bytes: &[u8], revision: i64) -> Option<Value> {
     let mut v: Value = serde_json::from_slice(bytes).ok()?;
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        meta.insert(
+            "resourceVersion".into(),
+            Value::String(revision.to_string()),
+        );
     }
     Some(v)
 }
@@ -167,7 +170,11 @@ impl WatchCache {
     }
 
     /// Objects under `prefix` strictly after `start_after`, and the revision they are at.
-    pub fn list(&self, prefix: &str, start_after: Option<&str>) -> (Vec<(String, Arc<Value>)>, i64) {
+    pub fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> (Vec<(String, Arc<Value>)>, i64) {
         let Ok(st) = self.state.read() else {
             return (Vec::new(), 0);
         };
@@ -208,7 +215,10 @@ impl WatchCache {
 
     /// Current objects under `prefix` plus live events after them, for watches without
     /// a starting resourceVersion.
-    pub fn snapshot_and_subscribe(&self, prefix: &str) -> (Vec<Arc<Value>>, i64, broadcast::Receiver<Arc<CacheEvent>>) {
+    pub fn snapshot_and_subscribe(
+        &self,
+        prefix: &str,
+    ) -> (Vec<Arc<Value>>, i64, broadcast::Receiver<Arc<CacheEvent>>) {
         let Ok(st) = self.state.read() else {
             return (Vec::new(), 0, self.events.subscribe());
         };

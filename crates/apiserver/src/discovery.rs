@@ -99,8 +99,14 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             out.push(e);
         }
     }
-    let gv = if group.is_empty() { "v1".to_string() } else { format!("{group}/v1") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}))
+    let gv = if group.is_empty() {
+        "v1".to_string()
+    } else {
+        format!("{group}/v1")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}),
+    )
 }
 
 fn aggregated_group(group: &str) -> Value {
@@ -157,11 +163,25 @@ mod tests {
         let agg = aggregated(false, "v2");
         let apps = &agg["items"][0];
         assert_eq!(apps["metadata"]["name"], "apps");
-        let deploy = apps["versions"][0]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "deployments").unwrap();
+        let deploy = apps["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "deployments")
+            .unwrap();
         assert_eq!(deploy["scope"], "Namespaced");
-        assert!(deploy["subresources"].as_array().unwrap().iter().any(|s| s["subresource"] == "scale" && s["responseKind"]["kind"] == "Scale"));
+        assert!(deploy["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["subresource"] == "scale" && s["responseKind"]["kind"] == "Scale"));
         let core = resource_list("", "v1").unwrap();
-        let names: Vec<&str> = core["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"pods/status") && names.contains(&"services"));
         assert!(resource_list("nope", "v1").is_none());
     }

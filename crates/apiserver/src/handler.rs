@@ -4,7 +4,10 @@ use crate::auth::{PeerIdentity, User};
 use crate::body::MAX_BODY;
 use crate::discovery;
 use crate::read;
-use crate::request::{content_type, flag, parse_query, parse_target, response_shape, split_group_version, Query, Shape, Target};
+use crate::request::{
+    content_type, flag, parse_query, parse_target, response_shape, split_group_version, Query,
+    Shape, Target,
+};
 use crate::state::Api;
 use crate::status::{ApiError, ApiResult};
 use crate::subresources;
@@ -51,7 +54,12 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
     let limited = http_body_util::Limited::new(body, MAX_BODY);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::too_large())
+        }
         Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),
     }
 }
@@ -74,7 +82,12 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
     let q = parse_query(parts.uri.query());
     match path.as_str() {
         "/healthz" | "/livez" | "/readyz" => {
-            return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response())
+            return Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "ok",
+            )
+                .into_response())
         }
         "/version" | "/version/" => return Ok(json_value(StatusCode::OK, &discovery::version())),
         _ => {}
@@ -82,37 +95,70 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
     if authenticate(api, &parts.headers, parts.extensions.get::<PeerIdentity>()).is_none() {
         return Err(ApiError::unauthorized());
     }
-    let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let trimmed = path.trim_end_matches('/');
     match trimmed {
         "/api" | "/apis" => {
             let core = trimmed == "/api";
             if let Some(v) = discovery::aggregated_version(&accept) {
                 let body = serde_json::to_vec(&discovery::aggregated(core, v)).unwrap_or_default();
-                return Ok((StatusCode::OK, [(header::CONTENT_TYPE, discovery::aggregated_content_type(v))], body).into_response());
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, discovery::aggregated_content_type(v))],
+                    body,
+                )
+                    .into_response());
             }
-            let doc = if core { discovery::api_versions() } else { discovery::api_group_list() };
+            let doc = if core {
+                discovery::api_versions()
+            } else {
+                discovery::api_group_list()
+            };
             return Ok(json_value(StatusCode::OK, &doc));
         }
         "/openapi/v3" => {
             return Ok(json_response(StatusCode::OK, api.openapi.index().to_vec()));
         }
         "/metrics" => {
-            let text = format!("# TYPE rkube_store_revision gauge\nrkube_store_revision {}\n", api.store.current_revision());
-            return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response());
+            let text = format!(
+                "# TYPE rkube_store_revision gauge\nrkube_store_revision {}\n",
+                api.store.current_revision()
+            );
+            return Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                text,
+            )
+                .into_response());
         }
         _ => {}
     }
     if let Some(gv) = trimmed.strip_prefix("/openapi/v3/") {
-        let (doc, hash) = api.openapi.document(gv).ok_or_else(ApiError::not_found_path)?;
+        let (doc, hash) = api
+            .openapi
+            .document(gv)
+            .ok_or_else(ApiError::not_found_path)?;
         let mut resp = json_response(StatusCode::OK, doc.to_vec());
         if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{hash}\"")) {
             resp.headers_mut().insert(header::ETAG, etag);
         }
         if q.contains_key("hash") {
-            resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("public, immutable"));
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("public, immutable"),
+            );
         }
         return Ok(resp);
+    }
+    if let Some(group) = trimmed.strip_prefix("/apis/").filter(|g| !g.contains('/')) {
+        return discovery::api_group(group)
+            .map(|d| json_value(StatusCode::OK, &d))
+            .ok_or_else(ApiError::not_found_path);
     }
     let Some((group, version, segs)) = split_group_version(trimmed) else {
         return Err(ApiError::not_found_path());
@@ -122,9 +168,6 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
             .map(|d| json_value(StatusCode::OK, &d))
             .ok_or_else(ApiError::not_found_path);
     }
-    if segs.len() == 0 && !group.is_empty() {
-        return discovery::api_group(group).map(|d| json_value(StatusCode::OK, &d)).ok_or_else(ApiError::not_found_path);
-    }
     let target = parse_target(group, version, &segs)?;
     let ct = content_type(&parts.headers);
     let shape = response_shape(&parts.headers);
@@ -133,58 +176,122 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
 }
 
 fn written(w: Written, shape: Shape, t: &Target, q: &Query) -> Response {
-    let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+    let code = if w.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let obj = read::shape_object(t.resource, &w.object, shape, q);
     with_warnings(json_value(code, &obj), &w.warnings)
 }
 
-async fn dispatch(api: &Arc<Api>, method: &Method, t: &Target, q: &Query, ct: &str, shape: Shape, body: &[u8]) -> ApiResult<Response> {
+async fn dispatch(
+    api: &Arc<Api>,
+    method: &Method,
+    t: &Target,
+    q: &Query,
+    ct: &str,
+    shape: Shape,
+    body: &[u8],
+) -> ApiResult<Response> {
     let res = t.resource;
     let name = t.name.as_deref();
     match (t.subresource.as_deref(), name) {
         (None, None) => match *method {
             Method::GET if flag(q, "watch") => watch_response(api, t, q, shape),
-            Method::GET => Ok(json_response(StatusCode::OK, read::list(api, t, q, shape).await?)),
-            Method::POST if res.plural == "bindings" => {
-                Ok(json_value(StatusCode::CREATED, &subresources::bind(api, t, None, q, ct, body).await?))
-            }
-            Method::POST => Ok(written(write::create(api, t, q, ct, body).await?, shape, t, q)),
+            Method::GET => Ok(json_response(
+                StatusCode::OK,
+                read::list(api, t, q, shape).await?,
+            )),
+            Method::POST if res.plural == "bindings" => Ok(json_value(
+                StatusCode::CREATED,
+                &subresources::bind(api, t, None, q, ct, body).await?,
+            )),
+            Method::POST => Ok(written(
+                write::create(api, t, q, ct, body).await?,
+                shape,
+                t,
+                q,
+            )),
             Method::DELETE => delete_collection(api, t, q, body).await,
             _ => Err(ApiError::method_not_allowed()),
         },
         (None, Some(name)) => match *method {
             Method::GET if flag(q, "watch") => watch_response(api, t, q, shape),
-            Method::GET => Ok(json_value(StatusCode::OK, &read::get(api, t, name, q, shape).await?)),
-            Method::PUT => Ok(written(write::update(api, t, name, Part::Main, q, ct, body).await?, shape, t, q)),
-            Method::PATCH => Ok(written(write::patch(api, t, name, Part::Main, q, ct, body).await?, shape, t, q)),
+            Method::GET => Ok(json_value(
+                StatusCode::OK,
+                &read::get(api, t, name, q, shape).await?,
+            )),
+            Method::PUT => Ok(written(
+                write::update(api, t, name, Part::Main, q, ct, body).await?,
+                shape,
+                t,
+                q,
+            )),
+            Method::PATCH => Ok(written(
+                write::patch(api, t, name, Part::Main, q, ct, body).await?,
+                shape,
+                t,
+                q,
+            )),
             Method::DELETE => {
                 let opts = write::delete_options(q, body)?;
                 let obj = write::delete(api, t, name, q, &opts).await?;
-                Ok(json_value(StatusCode::OK, &read::shape_object(res, &obj, shape, q)))
+                Ok(json_value(
+                    StatusCode::OK,
+                    &read::shape_object(res, &obj, shape, q),
+                ))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
         (Some("status"), Some(name)) => match *method {
-            Method::GET => Ok(json_value(StatusCode::OK, &read::get(api, t, name, q, shape).await?)),
-            Method::PUT => Ok(written(write::update(api, t, name, Part::Status, q, ct, body).await?, shape, t, q)),
-            Method::PATCH => Ok(written(write::patch(api, t, name, Part::Status, q, ct, body).await?, shape, t, q)),
+            Method::GET => Ok(json_value(
+                StatusCode::OK,
+                &read::get(api, t, name, q, shape).await?,
+            )),
+            Method::PUT => Ok(written(
+                write::update(api, t, name, Part::Status, q, ct, body).await?,
+                shape,
+                t,
+                q,
+            )),
+            Method::PATCH => Ok(written(
+                write::patch(api, t, name, Part::Status, q, ct, body).await?,
+                shape,
+                t,
+                q,
+            )),
             _ => Err(ApiError::method_not_allowed()),
         },
         (Some("scale"), Some(name)) => match *method {
-            Method::GET => Ok(json_value(StatusCode::OK, &subresources::get_scale(api, t, name).await?)),
-            Method::PUT => Ok(json_value(StatusCode::OK, &subresources::write_scale(api, t, name, q, ct, body, false).await?)),
-            Method::PATCH => Ok(json_value(StatusCode::OK, &subresources::write_scale(api, t, name, q, ct, body, true).await?)),
+            Method::GET => Ok(json_value(
+                StatusCode::OK,
+                &subresources::get_scale(api, t, name).await?,
+            )),
+            Method::PUT => Ok(json_value(
+                StatusCode::OK,
+                &subresources::write_scale(api, t, name, q, ct, body, false).await?,
+            )),
+            Method::PATCH => Ok(json_value(
+                StatusCode::OK,
+                &subresources::write_scale(api, t, name, q, ct, body, true).await?,
+            )),
             _ => Err(ApiError::method_not_allowed()),
         },
-        (Some("binding"), Some(name)) if *method == Method::POST => {
-            Ok(json_value(StatusCode::CREATED, &subresources::bind(api, t, Some(name), q, ct, body).await?))
-        }
-        (Some("eviction"), Some(name)) if *method == Method::POST => {
-            Ok(json_value(StatusCode::CREATED, &subresources::evict(api, t, name, q, ct, body).await?))
-        }
+        (Some("binding"), Some(name)) if *method == Method::POST => Ok(json_value(
+            StatusCode::CREATED,
+            &subresources::bind(api, t, Some(name), q, ct, body).await?,
+        )),
+        (Some("eviction"), Some(name)) if *method == Method::POST => Ok(json_value(
+            StatusCode::CREATED,
+            &subresources::evict(api, t, name, q, ct, body).await?,
+        )),
         (Some("finalize"), Some(name)) if *method == Method::PUT => {
             let new = crate::body::decode_object(body, ct, "v1", "Namespace")?;
-            let finalizers = new.pointer("/spec/finalizers").cloned().unwrap_or(Value::Array(vec![]));
+            let finalizers = new
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(Value::Array(vec![]));
             let obj = write::guaranteed_update(api, t, name, Part::Main, q, |old| {
                 let mut o = old.clone();
                 o["spec"]["finalizers"] = finalizers.clone();
@@ -203,7 +310,9 @@ async fn dispatch(api: &Arc<Api>, method: &Method, t: &Target, q: &Query, ct: &s
 
 fn watch_response(api: &Arc<Api>, t: &Target, q: &Query, shape: Shape) -> ApiResult<Response> {
     let rx = watch::start(api, t, q, shape)?;
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
@@ -212,17 +321,34 @@ fn watch_response(api: &Arc<Api>, t: &Target, q: &Query, shape: Shape) -> ApiRes
         .unwrap_or_else(|_| ApiError::internal("building watch response").into_response()))
 }
 
-async fn delete_collection(api: &Arc<Api>, t: &Target, q: &Query, body: &[u8]) -> ApiResult<Response> {
+async fn delete_collection(
+    api: &Arc<Api>,
+    t: &Target,
+    q: &Query,
+    body: &[u8],
+) -> ApiResult<Response> {
     let res = t.resource;
     let opts = write::delete_options(q, body)?;
     let filter = read::Filter::from_query(res, q, None)?;
     api.sync().await;
-    let (objects, _) = api.cache.list(&res.key_prefix(t.namespace.as_deref()), None);
+    let (objects, _) = api
+        .cache
+        .list(&res.key_prefix(t.namespace.as_deref()), None);
     let mut items = Vec::new();
     for (_, obj) in objects.iter().filter(|(_, o)| filter.matches(o)) {
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
-        let it = Target { namespace: ns, name: Some(name.to_string()), ..t.clone() };
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let it = Target {
+            namespace: ns,
+            name: Some(name.to_string()),
+            ..t.clone()
+        };
         match write::delete(api, &it, name, q, &opts).await {
             Ok(o) => items.push(o),
             Err(e) if e.code == 404 => {}

@@ -29,8 +29,10 @@ pub fn name_suffix() -> String {
 pub fn tracks_generation(res: &ResourceInfo) -> bool {
     matches!(
         (res.group, res.plural),
-        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets")
-            | ("batch", "jobs" | "cronjobs")
+        (
+            "apps",
+            "deployments" | "replicasets" | "statefulsets" | "daemonsets"
+        ) | ("batch", "jobs" | "cronjobs")
             | ("", "replicationcontrollers")
     )
 }
@@ -81,10 +83,18 @@ fn pod_qos(pod: &Value) -> &'static str {
 /// Server-owned fields of a new object.
 pub fn prepare_create(res: &ResourceInfo, obj: &mut Value) {
     let Some(meta) = meta_mut(obj) else { return };
-    for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for f in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         meta.remove(f);
     }
-    meta.insert("uid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+    meta.insert(
+        "uid".into(),
+        Value::String(uuid::Uuid::new_v4().to_string()),
+    );
     meta.insert("creationTimestamp".into(), Value::String(now()));
     if tracks_generation(res) {
         meta.insert("generation".into(), json!(1));
@@ -136,7 +146,11 @@ pub fn prepare_update(res: &ResourceInfo, new: &mut Value, old: &Value) {
         }
     }
     if tracks_generation(res) && new.get("spec") != old.get("spec") {
-        let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        let generation = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
         if let Some(meta) = meta_mut(new) {
             meta.insert("generation".into(), json!(generation));
         }
@@ -198,8 +212,17 @@ mod tests {
         let mut changed = json!({"metadata": {"name": "d"}, "spec": {"replicas": 3}});
         prepare_update(deploy, &mut changed, &old);
         assert_eq!(changed["metadata"]["generation"], 2);
-        let st = prepare_status_update(&json!({"spec": {"replicas": 100}, "status": {"replicas": 3}}), &old);
-        assert_eq!((st["spec"]["replicas"].as_i64(), st["status"]["replicas"].as_i64()), (Some(1), Some(3)));
+        let st = prepare_status_update(
+            &json!({"spec": {"replicas": 100}, "status": {"replicas": 3}}),
+            &old,
+        );
+        assert_eq!(
+            (
+                st["spec"]["replicas"].as_i64(),
+                st["status"]["replicas"].as_i64()
+            ),
+            (Some(1), Some(3))
+        );
     }
 
     #[test]
@@ -207,7 +230,10 @@ mod tests {
         let pods = find_resource("", "v1", "pods").unwrap();
         let mut p = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}});
         prepare_create(pods, &mut p);
-        assert_eq!(p["status"], json!({"phase": "Pending", "qosClass": "Guaranteed"}));
+        assert_eq!(
+            p["status"],
+            json!({"phase": "Pending", "qosClass": "Guaranteed"})
+        );
         let mut p = json!({"spec": {"containers": [{"name": "c"}]}});
         prepare_create(pods, &mut p);
         assert_eq!(p["status"]["qosClass"], "BestEffort");

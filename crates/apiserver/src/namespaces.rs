@@ -12,10 +12,18 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-async fn ensure(api: &Api, plural: &str, ns: Option<&str>, mut obj: Value) -> Result<(), StoreError> {
-    let Some(res) = find_resource("", "v1", plural) else { return Ok(()) };
+async fn ensure(
+    api: &Api,
+    plural: &str,
+    ns: Option<&str>,
+    mut obj: Value,
+) -> Result<(), StoreError> {
+    let Some(res) = find_resource("", "v1", plural) else {
+        return Ok(());
+    };
     let key = res.key(ns, str_at(&obj, "/metadata/name"));
     if api.store.get(&key).await?.is_some() {
         return Ok(());
@@ -50,7 +58,10 @@ pub async fn finalize_loop(api: Arc<Api>) {
     loop {
         tick.tick().await;
         let (namespaces, _) = api.cache.list("/registry/namespaces/", None);
-        for (key, ns) in namespaces.iter().filter(|(_, n)| n.pointer("/metadata/deletionTimestamp").is_some()) {
+        for (key, ns) in namespaces
+            .iter()
+            .filter(|(_, n)| n.pointer("/metadata/deletionTimestamp").is_some())
+        {
             let name = str_at(ns, "/metadata/name").to_string();
             if let Err(e) = finalize(&api, key, &name).await {
                 tracing::warn!(namespace = %name, error = %e, "namespace finalization");
@@ -65,7 +76,10 @@ async fn finalize(api: &Api, key: &str, name: &str) -> Result<(), StoreError> {
         let (objects, _) = api.cache.list(&res.key_prefix(Some(name)), None);
         for (k, obj) in objects {
             remaining += 1;
-            let rev = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse().ok());
+            let rev = obj
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|r| r.parse().ok());
             match api.store.delete(&k, rev).await {
                 Ok(_) | Err(StoreError::NotFound(_)) | Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e),

@@ -3,8 +3,8 @@
 //! cluster.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use std::path::{Path, PathBuf};
 
@@ -87,9 +87,19 @@ fn leaf(
 }
 
 /// Issues a client certificate signed by the cluster CA (for kubeconfigs of components).
-pub fn issue_client_cert(pki: &Pki, user: &str, groups: &[&str]) -> Result<(String, String), PkiError> {
+pub fn issue_client_cert(
+    pki: &Pki,
+    user: &str,
+    groups: &[&str],
+) -> Result<(String, String), PkiError> {
     let issuer = Issuer::from_ca_cert_pem(&pki.ca_cert, KeyPair::from_pem(&pki.ca_key)?)?;
-    leaf(&issuer, user, groups, vec![], ExtendedKeyUsagePurpose::ClientAuth)
+    leaf(
+        &issuer,
+        user,
+        groups,
+        vec![],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    )
 }
 
 /// Loads the PKI from `dir`, creating whatever is missing. `hosts` are the DNS names and

@@ -63,7 +63,10 @@ pub fn partial_metadata(obj: &Value) -> Value {
 
 pub fn table(res: &ResourceInfo, objects: &[&Value], q: &Query, with_columns: bool) -> Value {
     let now = chrono::Utc::now();
-    let include = q.get("includeObject").map(String::as_str).unwrap_or("Metadata");
+    let include = q
+        .get("includeObject")
+        .map(String::as_str)
+        .unwrap_or("Metadata");
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
@@ -90,7 +93,10 @@ pub fn shape_object(res: &ResourceInfo, obj: &Value, shape: Shape, q: &Query) ->
         Shape::PartialMetadata => partial_metadata(obj),
         Shape::Table => {
             let mut t = table(res, &[obj], q, true);
-            t["metadata"]["resourceVersion"] = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+            t["metadata"]["resourceVersion"] = obj
+                .pointer("/metadata/resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null);
             t
         }
     }
@@ -143,7 +149,10 @@ pub async fn list(api: &Api, t: &Target, q: &Query, shape: Shape) -> ApiResult<V
             if next.is_none() {
                 next = selected.last().map(|o| {
                     let ns = str_at(o, "/metadata/namespace");
-                    res.key(Some(ns).filter(|n| !n.is_empty()), str_at(o, "/metadata/name"))
+                    res.key(
+                        Some(ns).filter(|n| !n.is_empty()),
+                        str_at(o, "/metadata/name"),
+                    )
                 });
             }
             remaining += 1;
@@ -168,10 +177,16 @@ pub async fn list(api: &Api, t: &Target, q: &Query, shape: Shape) -> ApiResult<V
             let (kind, api_version) = if shape == Shape::Object {
                 (res.list_kind(), res.api_version())
             } else {
-                ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1".to_string())
+                (
+                    "PartialObjectMetadataList".to_string(),
+                    "meta.k8s.io/v1".to_string(),
+                )
             };
             let mut out = Vec::with_capacity(256 + selected.len() * 512);
-            out.extend_from_slice(format!("{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":").as_bytes());
+            out.extend_from_slice(
+                format!("{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":")
+                    .as_bytes(),
+            );
             serde_json::to_writer(&mut out, &meta).map_err(ApiError::internal)?;
             out.extend_from_slice(b",\"items\":[");
             for (i, obj) in selected.iter().enumerate() {
@@ -198,7 +213,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let tok = encode_continue(42, "/registry/configmaps/default/b");
-        assert_eq!(decode_continue(&tok).unwrap(), (42, "/registry/configmaps/default/b".to_string()));
+        assert_eq!(
+            decode_continue(&tok).unwrap(),
+            (42, "/registry/configmaps/default/b".to_string())
+        );
         assert_eq!(decode_continue("!!").unwrap_err().code, 400);
     }
 }

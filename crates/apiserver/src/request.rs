@@ -29,7 +29,8 @@ pub fn split_group_version(path: &str) -> Option<(&str, &str, Vec<&str>)> {
 
 pub fn parse_target(group: &str, version: &str, segs: &[&str]) -> ApiResult<Target> {
     let segs: Vec<&str> = segs.iter().copied().filter(|s| !s.is_empty()).collect();
-    let lookup = |plural: &str| find_resource(group, version, plural).ok_or_else(ApiError::not_found_path);
+    let lookup =
+        |plural: &str| find_resource(group, version, plural).ok_or_else(ApiError::not_found_path);
     let (resource, namespace, tail) = match segs.as_slice() {
         [] => return Err(ApiError::not_found_path()),
         // /namespaces/{ns}/{plural}/...; namespaces/{name}/status|finalize address the
@@ -40,7 +41,9 @@ pub fn parse_target(group: &str, version: &str, segs: &[&str]) -> ApiResult<Targ
             let _ = ns;
             (lookup("namespaces")?, None, segs[1..].to_vec())
         }
-        ["namespaces", ns, plural, tail @ ..] => (lookup(plural)?, Some(ns.to_string()), tail.to_vec()),
+        ["namespaces", ns, plural, tail @ ..] => {
+            (lookup(plural)?, Some(ns.to_string()), tail.to_vec())
+        }
         [plural, tail @ ..] => (lookup(plural)?, None, tail.to_vec()),
     };
     if resource.namespaced != namespace.is_some() && !(resource.namespaced && tail.is_empty()) {
@@ -135,9 +138,15 @@ mod tests {
         assert_eq!(x.name.as_deref(), Some("p1"));
         assert_eq!(x.subresource.as_deref(), Some("log"));
         let x = t("/api/v1/namespaces/kube-system").unwrap();
-        assert_eq!((x.resource.plural, x.name.as_deref()), ("namespaces", Some("kube-system")));
+        assert_eq!(
+            (x.resource.plural, x.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
         let x = t("/api/v1/namespaces/foo/status").unwrap();
-        assert_eq!((x.name.as_deref(), x.subresource.as_deref()), (Some("foo"), Some("status")));
+        assert_eq!(
+            (x.name.as_deref(), x.subresource.as_deref()),
+            (Some("foo"), Some("status"))
+        );
         let x = t("/apis/apps/v1/deployments").unwrap();
         assert!(x.namespace.is_none() && x.name.is_none());
         let x = t("/api/v1/namespaces/d/pods/p/proxy/a/b").unwrap();

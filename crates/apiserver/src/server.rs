@@ -48,7 +48,10 @@ pub enum ServerError {
     #[error(transparent)]
     Range(#[from] crate::alloc::RangeError),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
@@ -91,9 +94,13 @@ impl Server {
     /// Opens the store, loads the cache, prepares TLS and binds the port; serving
     /// starts with [`Server::serve`].
     pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<Self, ServerError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(io(config.data_dir.display().to_string()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io(config.data_dir.display().to_string()))?;
         let ranges = Ranges::new(&config.service_cidr, &config.node_port_range)?;
-        let pki = pki::ensure(&config.data_dir.join("pki"), &serving_hosts(&config, &ranges.first_ip()))?;
+        let pki = pki::ensure(
+            &config.data_dir.join("pki"),
+            &serving_hosts(&config, &ranges.first_ip()),
+        )?;
         let tokens = match &config.token_file {
             Some(p) => TokenFile::load(p).map_err(io(p.display().to_string()))?,
             None => TokenFile::default(),
@@ -119,7 +126,9 @@ impl Server {
             tokens,
             service_lock: tokio::sync::Mutex::new(()),
         });
-        let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(io(format!("binding {}", config.bind)))?;
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(io(format!("binding {}", config.bind)))?;
         let local_addr = listener.local_addr().map_err(io("local address"))?;
         namespaces::bootstrap(&api, local_addr.port()).await?;
         let server_url = format!("https://{}:{}", config.advertise, local_addr.port());
@@ -166,13 +175,19 @@ impl Server {
                     .and_then(|c| c.first())
                     .and_then(|c| user_from_cert(c));
                 let identity = PeerIdentity(peer);
-                let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-                    let api = api.clone();
-                    req.extensions_mut().insert(identity.clone());
-                    async move { Ok::<_, Infallible>(handler::handle(api, req.map(Body::new)).await) }
-                });
+                let service =
+                    hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                        let api = api.clone();
+                        req.extensions_mut().insert(identity.clone());
+                        async move {
+                            Ok::<_, Infallible>(handler::handle(api, req.map(Body::new)).await)
+                        }
+                    });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
+                if let Err(e) = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                    .await
+                {
                     tracing::debug!(error = %e, "connection");
                 }
             });

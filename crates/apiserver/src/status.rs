@@ -49,8 +49,12 @@ impl ApiError {
     }
 
     pub fn not_found_path() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub fn method_not_allowed() -> Self {
@@ -63,8 +67,12 @@ impl ApiError {
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified(group, resource);
-        Self::new(409, "AlreadyExists", format!("{qualified} \"{name}\" already exists"))
-            .with_details(json!({"name": name, "group": group, "kind": resource}))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{qualified} \"{name}\" already exists"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
     pub fn conflict(group: &str, resource: &str, name: &str, why: &str) -> Self {
@@ -91,7 +99,11 @@ impl ApiError {
     }
 
     pub fn too_large() -> Self {
-        Self::new(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728",
+        )
     }
 
     pub fn unsupported_media_type(ct: &str) -> Self {
@@ -103,7 +115,12 @@ impl ApiError {
     }
 
     /// 422 with one cause per field error, worded as upstream.
-    pub fn invalid(kind: &str, group: &str, name: &str, errors: &[rkube_validation::FieldError]) -> Self {
+    pub fn invalid(
+        kind: &str,
+        group: &str,
+        name: &str,
+        errors: &[rkube_validation::FieldError],
+    ) -> Self {
         let qualified_kind = if group.is_empty() {
             kind.to_string()
         } else {
@@ -134,7 +151,11 @@ impl ApiError {
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
         tracing::error!(%message, "internal error");
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
     }
 
     pub fn to_status(&self) -> Value {
@@ -178,9 +199,9 @@ impl IntoResponse for ApiError {
 impl From<rkube_store::StoreError> for ApiError {
     fn from(e: rkube_store::StoreError) -> Self {
         match e {
-            rkube_store::StoreError::Compacted { requested, oldest } => Self::gone(format!(
-                "too old resource version: {requested} ({oldest})"
-            )),
+            rkube_store::StoreError::Compacted { requested, oldest } => {
+                Self::gone(format!("too old resource version: {requested} ({oldest})"))
+            }
             other => Self::internal(other),
         }
     }

@@ -42,9 +42,20 @@ fn selector_text(sel: &Value) -> String {
         .flatten()
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
         .collect();
-    for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = str_at(e, "/key");
-        let values: Vec<&str> = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let values: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         parts.push(match str_at(e, "/operator") {
             "In" => format!("{key} in ({})", values.join(",")),
             "NotIn" => format!("{key} notin ({})", values.join(",")),
@@ -67,24 +78,46 @@ pub async fn get_scale(api: &Api, t: &Target, name: &str) -> ApiResult<Value> {
 }
 
 /// PUT or PATCH of /scale: the new replica count goes into the parent's spec.
-pub async fn write_scale(api: &Api, t: &Target, name: &str, q: &Query, content_type: &str, body: &[u8], is_patch: bool) -> ApiResult<Value> {
+pub async fn write_scale(
+    api: &Api,
+    t: &Target,
+    name: &str,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+    is_patch: bool,
+) -> ApiResult<Value> {
     let res = t.resource;
     let parsed_put = if is_patch {
         None
     } else {
-        Some(decode_object(body, content_type, "autoscaling/v1", "Scale")?)
+        Some(decode_object(
+            body,
+            content_type,
+            "autoscaling/v1",
+            "Scale",
+        )?)
     };
     let updated = write::guaranteed_update(api, t, name, Part::Main, q, |old| {
         let current = scale_of(old);
         let new_scale = match &parsed_put {
             Some(s) => s.clone(),
-            None => write::apply_patch(api, &current, content_type, body, Some("io.k8s.api.autoscaling.v1.Scale"))?,
+            None => write::apply_patch(
+                api,
+                &current,
+                content_type,
+                body,
+                Some("io.k8s.api.autoscaling.v1.Scale"),
+            )?,
         };
         let wanted_rv = str_at(&new_scale, "/metadata/resourceVersion");
         if !wanted_rv.is_empty() && wanted_rv != str_at(old, "/metadata/resourceVersion") {
             return Err(ApiError::modified(res.group, res.plural, name));
         }
-        let replicas = new_scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = new_scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if replicas < 0 {
             let err = rkube_validation::FieldError {
                 field: "spec.replicas".into(),
@@ -103,9 +136,18 @@ pub async fn write_scale(api: &Api, t: &Target, name: &str, q: &Query, content_t
 }
 
 /// POST pods/NAME/binding (and the legacy POST bindings): sets spec.nodeName once.
-pub async fn bind(api: &Api, t: &Target, name: Option<&str>, q: &Query, content_type: &str, body: &[u8]) -> ApiResult<Value> {
+pub async fn bind(
+    api: &Api,
+    t: &Target,
+    name: Option<&str>,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResult<Value> {
     let binding = decode_object(body, content_type, "v1", "Binding")?;
-    let pod_name = name.unwrap_or_else(|| str_at(&binding, "/metadata/name")).to_string();
+    let pod_name = name
+        .unwrap_or_else(|| str_at(&binding, "/metadata/name"))
+        .to_string();
     let node = str_at(&binding, "/target/name").to_string();
     if node.is_empty() {
         let err = rkube_validation::FieldError {
@@ -116,29 +158,60 @@ pub async fn bind(api: &Api, t: &Target, name: Option<&str>, q: &Query, content_
         };
         return Err(ApiError::invalid("Binding", "", &pod_name, &[err]));
     }
-    let pods = rkube_api::find_resource("", "v1", "pods").ok_or_else(|| ApiError::internal("pods not registered"))?;
-    let pt = Target { resource: pods, namespace: t.namespace.clone(), name: Some(pod_name.clone()), subresource: None, rest: String::new() };
+    let pods = rkube_api::find_resource("", "v1", "pods")
+        .ok_or_else(|| ApiError::internal("pods not registered"))?;
+    let pt = Target {
+        resource: pods,
+        namespace: t.namespace.clone(),
+        name: Some(pod_name.clone()),
+        subresource: None,
+        rest: String::new(),
+    };
     write::guaranteed_update(api, &pt, &pod_name, Part::Main, q, |old| {
         if old.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::conflict("", "pods", &pod_name, "pod is being deleted, cannot be assigned to a host"));
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                &pod_name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
         }
         let current = str_at(old, "/spec/nodeName");
         if !current.is_empty() {
-            return Err(ApiError::conflict("", "pods", &pod_name, &format!("pod {pod_name} is already assigned to node \"{current}\"")));
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                &pod_name,
+                &format!("pod {pod_name} is already assigned to node \"{current}\""),
+            ));
         }
         let mut new = old.clone();
         new["spec"]["nodeName"] = Value::String(node.clone());
         Ok(new)
     })
     .await?;
-    Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}))
+    Ok(
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
 }
 
 /// POST pods/NAME/eviction: a delete honouring the eviction's delete options.
-pub async fn evict(api: &Api, t: &Target, name: &str, q: &Query, content_type: &str, body: &[u8]) -> ApiResult<Value> {
+pub async fn evict(
+    api: &Api,
+    t: &Target,
+    name: &str,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResult<Value> {
     let eviction = decode_object(body, content_type, "policy/v1", "Eviction")?;
-    let opts_body = eviction.get("deleteOptions").map(Value::to_string).unwrap_or_default();
+    let opts_body = eviction
+        .get("deleteOptions")
+        .map(Value::to_string)
+        .unwrap_or_default();
     let opts: DeleteOptions = write::delete_options(q, opts_body.as_bytes())?;
     write::delete(api, t, name, q, &opts).await?;
-    Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}))
+    Ok(
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
 }

@@ -33,7 +33,10 @@ impl Watcher {
             Shape::Table => {
                 let mut t = table(self.res, &[obj], &self.query, !self.sent_columns);
                 self.sent_columns = true;
-                t["metadata"]["resourceVersion"] = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+                t["metadata"]["resourceVersion"] = obj
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 t
             }
         };
@@ -64,7 +67,10 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        encode("BOOKMARK", &json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta}))
+        encode(
+            "BOOKMARK",
+            &json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta}),
+        )
     }
 }
 
@@ -81,7 +87,12 @@ fn encode(kind: &str, object: &Value) -> Bytes {
 }
 
 /// Starts a watch; the returned receiver yields the response body's chunks.
-pub fn start(api: &Arc<Api>, t: &Target, q: &Query, shape: Shape) -> ApiResult<mpsc::Receiver<Bytes>> {
+pub fn start(
+    api: &Arc<Api>,
+    t: &Target,
+    q: &Query,
+    shape: Shape,
+) -> ApiResult<mpsc::Receiver<Bytes>> {
     let res = t.resource;
     let filter = Filter::from_query(res, q, t.name.as_deref())?;
     let mut w = Watcher {

@@ -3,7 +3,10 @@
 
 use crate::alloc::Taken;
 use crate::body::{check_type, decode_object};
-use crate::lifecycle::{self, for_storage, prepare_create, prepare_status_update, prepare_update, set_resource_version, str_at};
+use crate::lifecycle::{
+    self, for_storage, prepare_create, prepare_status_update, prepare_update, set_resource_version,
+    str_at,
+};
 use crate::request::{Query, Target};
 use crate::state::Api;
 use crate::status::{ApiError, ApiResult};
@@ -27,17 +30,28 @@ fn dry_run(q: &Query) -> bool {
 
 /// Applies `fieldValidation`: Strict rejects unknown fields, Warn (the default) reports them.
 fn check_fields(api: &Api, res: &ResourceInfo, obj: &Value, q: &Query) -> ApiResult<Vec<String>> {
-    let mode = q.get("fieldValidation").map(String::as_str).unwrap_or("Warn");
+    let mode = q
+        .get("fieldValidation")
+        .map(String::as_str)
+        .unwrap_or("Warn");
     if mode == "Ignore" {
         return Ok(Vec::new());
     }
-    let unknown = api.openapi.unknown_fields(res.group, res.version, res.kind, obj);
+    let unknown = api
+        .openapi
+        .unknown_fields(res.group, res.version, res.kind, obj);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
-    let texts: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let texts: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     if mode == "Strict" {
-        return Err(ApiError::bad_request(format!("strict decoding error: {}", texts.join(", "))));
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            texts.join(", ")
+        )));
     }
     Ok(texts)
 }
@@ -76,7 +90,12 @@ async fn check_namespace(api: &Api, res: &ResourceInfo, ns: Option<&str>) -> Api
 
 fn taken_by_others(api: &Api, except_key: &str) -> Taken {
     let (services, _) = api.cache.list("/registry/services/", None);
-    Taken::from_services(services.iter().filter(|(k, _)| k != except_key).map(|(_, v)| v.as_ref()))
+    Taken::from_services(
+        services
+            .iter()
+            .filter(|(k, _)| k != except_key)
+            .map(|(_, v)| v.as_ref()),
+    )
 }
 
 /// Fills namespace from the URL, refusing a body that names another.
@@ -100,7 +119,13 @@ fn set_namespace(obj: &mut Value, t: &Target) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn create(api: &Api, t: &Target, q: &Query, content_type: &str, body: &[u8]) -> ApiResult<Written> {
+pub async fn create(
+    api: &Api,
+    t: &Target,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResult<Written> {
     let res = t.resource;
     let mut obj = decode_object(body, content_type, &res.api_version(), res.kind)?;
     check_type(&mut obj, &res.api_version(), res.kind)?;
@@ -109,12 +134,19 @@ pub async fn create(api: &Api, t: &Target, q: &Query, content_type: &str, body: 
     create_object(api, t, q, obj, warnings).await
 }
 
-pub async fn create_object(api: &Api, t: &Target, q: &Query, mut obj: Value, warnings: Vec<String>) -> ApiResult<Written> {
+pub async fn create_object(
+    api: &Api,
+    t: &Target,
+    q: &Query,
+    mut obj: Value,
+    warnings: Vec<String>,
+) -> ApiResult<Written> {
     let res = t.resource;
     if name_of(&obj).is_empty() {
         let generate = str_at(&obj, "/metadata/generateName").to_string();
         if !generate.is_empty() {
-            obj["metadata"]["name"] = Value::String(format!("{generate}{}", lifecycle::name_suffix()));
+            obj["metadata"]["name"] =
+                Value::String(format!("{generate}{}", lifecycle::name_suffix()));
         }
     }
     prepare_create(res, &mut obj);
@@ -138,7 +170,11 @@ pub async fn create_object(api: &Api, t: &Target, q: &Query, mut obj: Value, war
     }
     check_namespace(api, res, t.namespace.as_deref()).await?;
     if dry_run(q) {
-        return Ok(Written { object: obj, created: true, warnings });
+        return Ok(Written {
+            object: obj,
+            created: true,
+            warnings,
+        });
     }
     let rev = api
         .store
@@ -146,7 +182,11 @@ pub async fn create_object(api: &Api, t: &Target, q: &Query, mut obj: Value, war
         .await
         .map_err(|e| conflict_or(e, res, &name))?;
     set_resource_version(&mut obj, rev);
-    Ok(Written { object: obj, created: true, warnings })
+    Ok(Written {
+        object: obj,
+        created: true,
+        warnings,
+    })
 }
 
 /// Which part of the object an update may change.
@@ -175,7 +215,8 @@ fn prepare(api: &Api, t: &Target, part: Part, old: &Value, mut new: Value) -> Ap
     if res.plural == "services" && res.group.is_empty() {
         let key = res.key(t.namespace.as_deref(), &name);
         let mut taken = taken_by_others(api, &key);
-        api.ranges.allocate(&mut new, Some(old), &mut taken, &name)?;
+        api.ranges
+            .allocate(&mut new, Some(old), &mut taken, &name)?;
     }
     let errors = rkube_validation::validate_update(res.group, res.plural, &new, old);
     if !errors.is_empty() {
@@ -193,7 +234,13 @@ fn without_rv(v: &Value) -> Value {
 }
 
 /// Stores `new` over `old` if `old` is still current. Returns None on a lost race.
-async fn store_update(api: &Api, t: &Target, q: &Query, old: &Value, mut new: Value) -> ApiResult<Option<Value>> {
+async fn store_update(
+    api: &Api,
+    t: &Target,
+    q: &Query,
+    old: &Value,
+    mut new: Value,
+) -> ApiResult<Option<Value>> {
     let res = t.resource;
     let name = name_of(old).to_string();
     if without_rv(&new) == without_rv(old) {
@@ -205,10 +252,20 @@ async fn store_update(api: &Api, t: &Target, q: &Query, old: &Value, mut new: Va
     let key = res.key(t.namespace.as_deref(), &name);
     let old_rev = Api::revision_of(old)?;
     let finished = new.pointer("/metadata/deletionTimestamp").is_some()
-        && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
-        && new.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0
+        && new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        && new
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
         && (res.plural != "namespaces"
-            || new.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty));
+            || new
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty));
     if finished {
         // The last finalizer went away from an object being deleted: it is gone now.
         return match api.store.delete(&key, Some(old_rev)).await {
@@ -220,7 +277,11 @@ async fn store_update(api: &Api, t: &Target, q: &Query, old: &Value, mut new: Va
             Err(e) => Err(conflict_or(e, res, &name)),
         };
     }
-    match api.store.update(&key, for_storage(&new).into(), old_rev).await {
+    match api
+        .store
+        .update(&key, for_storage(&new).into(), old_rev)
+        .await
+    {
         Ok(rev) => {
             set_resource_version(&mut new, rev);
             Ok(Some(new))
@@ -238,7 +299,15 @@ async fn load(api: &Api, t: &Target, name: &str) -> ApiResult<Arc<Value>> {
 }
 
 /// PUT: the client's whole object, guarded by its resourceVersion when it sends one.
-pub async fn update(api: &Api, t: &Target, name: &str, part: Part, q: &Query, content_type: &str, body: &[u8]) -> ApiResult<Written> {
+pub async fn update(
+    api: &Api,
+    t: &Target,
+    name: &str,
+    part: Part,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResult<Written> {
     let res = t.resource;
     let mut new = decode_object(body, content_type, &res.api_version(), res.kind)?;
     check_type(&mut new, &res.api_version(), res.kind)?;
@@ -255,13 +324,24 @@ pub async fn update(api: &Api, t: &Target, name: &str, part: Part, q: &Query, co
     };
     let prepared = prepare(api, t, part, &old, new)?;
     match store_update(api, t, q, &old, prepared).await? {
-        Some(object) => Ok(Written { object, created: false, warnings }),
+        Some(object) => Ok(Written {
+            object,
+            created: false,
+            warnings,
+        }),
         None => Err(ApiError::modified(res.group, res.plural, name)),
     }
 }
 
 /// Read-modify-write with retries: `change` maps the current object to the new one.
-pub async fn guaranteed_update<F>(api: &Api, t: &Target, name: &str, part: Part, q: &Query, mut change: F) -> ApiResult<Value>
+pub async fn guaranteed_update<F>(
+    api: &Api,
+    t: &Target,
+    name: &str,
+    part: Part,
+    q: &Query,
+    mut change: F,
+) -> ApiResult<Value>
 where
     F: FnMut(&Value) -> ApiResult<Value>,
 {
@@ -287,9 +367,20 @@ where
     Err(ApiError::modified(res.group, res.plural, name))
 }
 
-pub async fn patch(api: &Api, t: &Target, name: &str, part: Part, q: &Query, content_type: &str, body: &[u8]) -> ApiResult<Written> {
+pub async fn patch(
+    api: &Api,
+    t: &Target,
+    name: &str,
+    part: Part,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResult<Written> {
     let res = t.resource;
-    let definition = api.openapi.definition_for(res.group, res.version, res.kind).map(str::to_string);
+    let definition = api
+        .openapi
+        .definition_for(res.group, res.version, res.kind)
+        .map(str::to_string);
     let mut warnings = Vec::new();
     let object = guaranteed_update(api, t, name, part, q, |old| {
         let mut base = old.clone();
@@ -300,7 +391,12 @@ pub async fn patch(api: &Api, t: &Target, name: &str, part: Part, q: &Query, con
         if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
             // Keep the precondition only when the patch itself set one.
             if m.get("resourceVersion").is_none() {
-                m.insert("resourceVersion".into(), old.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null));
+                m.insert(
+                    "resourceVersion".into(),
+                    old.pointer("/metadata/resourceVersion")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                );
             }
         }
         check_type(&mut patched, &res.api_version(), res.kind)?;
@@ -309,10 +405,20 @@ pub async fn patch(api: &Api, t: &Target, name: &str, part: Part, q: &Query, con
         Ok(patched)
     })
     .await?;
-    Ok(Written { object, created: false, warnings })
+    Ok(Written {
+        object,
+        created: false,
+        warnings,
+    })
 }
 
-pub fn apply_patch(api: &Api, base: &Value, content_type: &str, body: &[u8], definition: Option<&str>) -> ApiResult<Value> {
+pub fn apply_patch(
+    api: &Api,
+    base: &Value,
+    content_type: &str,
+    body: &[u8],
+    definition: Option<&str>,
+) -> ApiResult<Value> {
     let result = match content_type {
         "application/json-patch+json" => rkube_patch::json_patch(base, body),
         "application/merge-patch+json" => rkube_patch::merge_patch(base, body),
@@ -364,7 +470,11 @@ pub fn delete_options(q: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
     let propagation = q
         .get("propagationPolicy")
         .cloned()
-        .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            opts.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| match orphan {
             Some(true) => "Orphan".into(),
             _ => "Background".into(),
@@ -372,12 +482,24 @@ pub fn delete_options(q: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
     Ok(DeleteOptions {
         grace,
         propagation,
-        uid: opts.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
-        resource_version: opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        uid: opts
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        resource_version: opts
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
-pub async fn delete(api: &Api, t: &Target, name: &str, q: &Query, opts: &DeleteOptions) -> ApiResult<Value> {
+pub async fn delete(
+    api: &Api,
+    t: &Target,
+    name: &str,
+    q: &Query,
+    opts: &DeleteOptions,
+) -> ApiResult<Value> {
     let res = t.resource;
     let key = res.key(t.namespace.as_deref(), name);
     for _ in 0..RETRIES {
@@ -385,8 +507,13 @@ pub async fn delete(api: &Api, t: &Target, name: &str, q: &Query, opts: &DeleteO
         if let Some(uid) = &opts.uid {
             let have = str_at(&old, "/metadata/uid");
             if have != uid {
-                return Err(ApiError::conflict(res.group, res.plural, name, &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}")));
+                return Err(ApiError::conflict(
+                    res.group,
+                    res.plural,
+                    name,
+                    &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"),
+                ));
             }
         }
         if let Some(rv) = &opts.resource_version {
@@ -450,12 +577,18 @@ fn graceful(res: &ResourceInfo, old: &Value, opts: &DeleteOptions) -> Option<Val
     if is_pod {
         let phase = str_at(old, "/status/phase");
         let bound = !str_at(old, "/spec/nodeName").is_empty();
-        let default = old.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+        let default = old
+            .pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
         grace = opts.grace.unwrap_or(default).max(0);
         if !bound || phase == "Succeeded" || phase == "Failed" {
             grace = 0;
         }
-        if let Some(current) = old.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64) {
+        if let Some(current) = old
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+        {
             // A second delete may shorten the grace period, never lengthen it.
             grace = grace.min(current);
         }
@@ -465,8 +598,18 @@ fn graceful(res: &ResourceInfo, old: &Value, opts: &DeleteOptions) -> Option<Val
     }
     let meta = obj.get_mut("metadata")?.as_object_mut()?;
     if !already || grace > 0 {
-        let when = if grace > 0 { lifecycle::time_after(grace) } else { lifecycle::now() };
-        if !already || grace < old.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(i64::MAX) {
+        let when = if grace > 0 {
+            lifecycle::time_after(grace)
+        } else {
+            lifecycle::now()
+        };
+        if !already
+            || grace
+                < old
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(i64::MAX)
+        {
             meta.insert("deletionTimestamp".into(), Value::String(when));
         }
     }

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "rkube", version, about = "A Kubernetes-compatible cluster in one binary")]
+#[command(
+    name = "rkube",
+    version,
+    about = "A Kubernetes-compatible cluster in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,7 +52,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let store: Arc<dyn rkube_store::Store> = match args.store.as_str() {
         "sqlite" => {
             let path = args.data_dir.join("state.db");
-            Arc::new(rkube_store::sqlite::SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?)
+            Arc::new(
+                rkube_store::sqlite::SqliteStore::open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            )
         }
         "memory" => Arc::new(rkube_store::memory::MemoryStore::new()),
         other => anyhow::bail!("unknown store {other:?}: use sqlite or memory"),
@@ -63,7 +70,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     };
     let server = rkube_apiserver::Server::start(config, store).await?;
     tracing::info!(addr = %server.local_addr, elapsed_ms = started.elapsed().as_millis() as u64, "API server ready");
-    println!("rkube API server listening on https://{}", server.local_addr);
+    println!(
+        "rkube API server listening on https://{}",
+        server.local_addr
+    );
     println!("export KUBECONFIG={}", server.kubeconfig.display());
     server.serve().await?;
     Ok(())
@@ -71,11 +81,16 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RKUBE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RKUBE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server(args).await,

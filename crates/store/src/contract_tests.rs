@@ -10,24 +10,40 @@ fn b(s: &str) -> Bytes {
 }
 
 async fn crud_and_cas(store: &dyn Store) {
-    let r1 = store.create("/registry/pods/default/a", b("1")).await.unwrap();
+    let r1 = store
+        .create("/registry/pods/default/a", b("1"))
+        .await
+        .unwrap();
     assert_eq!(
         store.create("/registry/pods/default/a", b("x")).await,
         Err(StoreError::AlreadyExists("/registry/pods/default/a".into()))
     );
-    let r2 = store.update("/registry/pods/default/a", b("2"), r1).await.unwrap();
+    let r2 = store
+        .update("/registry/pods/default/a", b("2"), r1)
+        .await
+        .unwrap();
     assert!(r2 > r1);
     assert!(matches!(
         store.update("/registry/pods/default/a", b("3"), r1).await,
         Err(StoreError::Conflict { current, .. }) if current == r2
     ));
-    let got = store.get("/registry/pods/default/a").await.unwrap().unwrap();
-    assert_eq!((got.value, got.create_revision, got.mod_revision), (b("2"), r1, r2));
+    let got = store
+        .get("/registry/pods/default/a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.value, got.create_revision, got.mod_revision),
+        (b("2"), r1, r2)
+    );
     assert!(matches!(
         store.delete("/registry/pods/default/a", Some(r1)).await,
         Err(StoreError::Conflict { .. })
     ));
-    let deleted = store.delete("/registry/pods/default/a", Some(r2)).await.unwrap();
+    let deleted = store
+        .delete("/registry/pods/default/a", Some(r2))
+        .await
+        .unwrap();
     assert_eq!(deleted.value, b("2"));
     assert!(deleted.mod_revision > r2);
     assert_eq!(store.current_revision(), deleted.mod_revision);
@@ -40,16 +56,25 @@ async fn crud_and_cas(store: &dyn Store) {
 
 async fn paging(store: &dyn Store) {
     for i in 0..5 {
-        store.create(&format!("/registry/cm/ns/k{i}"), b("v")).await.unwrap();
+        store
+            .create(&format!("/registry/cm/ns/k{i}"), b("v"))
+            .await
+            .unwrap();
     }
-    store.create("/registry/cm/ns2/other", b("v")).await.unwrap();
+    store
+        .create("/registry/cm/ns2/other", b("v"))
+        .await
+        .unwrap();
     store.create("/registry/cmx/ns/k0", b("v")).await.unwrap();
     let page = store.list("/registry/cm/ns/", None, 2).await.unwrap();
     let keys: Vec<_> = page.items.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(keys, ["/registry/cm/ns/k0", "/registry/cm/ns/k1"]);
     assert!(page.more);
     assert_eq!(page.revision, store.current_revision());
-    let rest = store.list("/registry/cm/ns/", Some("/registry/cm/ns/k1"), 0).await.unwrap();
+    let rest = store
+        .list("/registry/cm/ns/", Some("/registry/cm/ns/k1"), 0)
+        .await
+        .unwrap();
     assert_eq!(rest.items.len(), 3);
     assert!(!rest.more);
     let all = store.list("/registry/cm/", None, 0).await.unwrap();
@@ -116,5 +141,13 @@ async fn sqlite_survives_reopen_and_batches_concurrent_writers() {
     drop(store);
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.current_revision(), rev);
-    assert_eq!(reopened.list("/registry/k/", None, 0).await.unwrap().items.len(), 64);
+    assert_eq!(
+        reopened
+            .list("/registry/k/", None, 0)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        64
+    );
 }

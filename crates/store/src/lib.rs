@@ -82,7 +82,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
     /// Keys with `prefix`, in key order, strictly after `start_after` when given.
     /// `limit` 0 means no limit.
-    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage>;
+    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize)
+        -> Result<ListPage>;
     /// Create `key`; fails with AlreadyExists if present. Returns the new revision.
     async fn create(&self, key: &str, value: Bytes) -> Result<i64>;
     /// Replace `key` if its mod_revision is still `expected`. Returns the new revision.
@@ -104,9 +105,19 @@ pub trait Store: Send + Sync + 'static {
 /// fsync between concurrent callers.
 #[derive(Debug, Clone)]
 pub(crate) enum WriteOp {
-    Create { key: String, value: Bytes },
-    Update { key: String, value: Bytes, expected: i64 },
-    Delete { key: String, expected: Option<i64> },
+    Create {
+        key: String,
+        value: Bytes,
+    },
+    Update {
+        key: String,
+        value: Bytes,
+        expected: i64,
+    },
+    Delete {
+        key: String,
+        expected: Option<i64>,
+    },
 }
 
 /// The smallest key greater than every key with `prefix`, for half-open range scans.

@@ -110,7 +110,12 @@ impl Store for MemoryStore {
         Ok(self.lock()?.current.get(key).cloned())
     }
 
-    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage> {
         let st = self.lock()?;
         let end = prefix_end(prefix);
         let mut items = Vec::new();
@@ -134,7 +139,8 @@ impl Store for MemoryStore {
 
     async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
         let key = key.to_string();
-        self.write(WriteOp::Create { key, value }).map(|e| e.revision())
+        self.write(WriteOp::Create { key, value })
+            .map(|e| e.revision())
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: i64) -> Result<i64> {

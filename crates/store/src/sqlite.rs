@@ -61,8 +61,10 @@ fn open(path: &Path) -> Result<Connection> {
 }
 
 fn meta(conn: &Connection, name: &str) -> Result<i64> {
-    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
-        .map_err(backend)
+    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .map_err(backend)
 }
 
 impl SqliteStore {
@@ -96,7 +98,8 @@ impl SqliteStore {
 
     fn send(&self, req: Request) -> Result<()> {
         self.writer
-            .send(req).map_err(|_| backend("sqlite writer stopped"))
+            .send(req)
+            .map_err(|_| backend("sqlite writer stopped"))
     }
 
     async fn write(&self, op: WriteOp) -> Result<Event> {
@@ -190,9 +193,13 @@ fn apply(conn: &Connection, op: &WriteOp, rev: i64) -> rusqlite::Result<Result<E
             return Ok(Err(StoreError::NotFound(key.clone())))
         }
         (WriteOp::Update { expected, .. }, Some((_, current, _)))
-        | (WriteOp::Delete { expected: Some(expected), .. }, Some((_, current, _)))
-            if current != *expected =>
-        {
+        | (
+            WriteOp::Delete {
+                expected: Some(expected),
+                ..
+            },
+            Some((_, current, _)),
+        ) if current != *expected => {
             return Ok(Err(StoreError::Conflict {
                 key: key.clone(),
                 current,
@@ -284,7 +291,12 @@ impl Store for SqliteStore {
             .map_err(backend)
     }
 
-    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage> {
         let conn = self.reader()?;
         let end = prefix_end(prefix);
         let from = start_after.unwrap_or("");
@@ -293,7 +305,9 @@ impl Store for SqliteStore {
         let read = || -> rusqlite::Result<ListPage> {
             let tx = conn.unchecked_transaction()?;
             let revision: i64 =
-                tx.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| r.get(0))?;
+                tx.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| {
+                    r.get(0)
+                })?;
             let mut stmt = tx.prepare_cached(
                 "SELECT key, value, create_rev, mod_rev FROM current
                  WHERE key >= ?1 AND key < ?2 AND key > ?3 ORDER BY key LIMIT ?4",
@@ -316,7 +330,9 @@ impl Store for SqliteStore {
 
     async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
         let key = key.to_string();
-        self.write(WriteOp::Create { key, value }).await.map(|e| e.revision())
+        self.write(WriteOp::Create { key, value })
+            .await
+            .map(|e| e.revision())
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: i64) -> Result<i64> {
@@ -331,7 +347,9 @@ impl Store for SqliteStore {
 
     async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
         let key = key.to_string();
-        self.write(WriteOp::Delete { key, expected }).await.map(|e| e.kv)
+        self.write(WriteOp::Delete { key, expected })
+            .await
+            .map(|e| e.kv)
     }
 
     async fn watch(&self, prefix: &str, after: i64) -> Result<WatchReceiver> {
