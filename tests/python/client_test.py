@@ -490,6 +490,9 @@ def test_events_shared_storage(core, events_api):
         "metadata": {"name": "ev-shared"},
         "involvedObject": {"kind": "Pod", "namespace": NS, "name": "p1", "apiVersion": "v1"},
         "reason": "Testing", "message": "seen by both groups", "type": "Normal",
+        # The events.k8s.io/v1 model requires eventTime, so give the core event one.
+        "eventTime": "2026-01-01T00:00:00.000000Z", "action": "Testing",
+        "reportingComponent": "example.com/py-test", "reportingInstance": "py-1",
     })
     ev2 = events_api.read_namespaced_event("ev-shared", NS)
     check(ev2.reason == "Testing" and ev2.note == "seen by both groups",

@@ -390,14 +390,11 @@ impl ResourceInfo {
         }
     }
 
-    /// Storage key prefix of the collection, ending in '/'. Core and apps kinds keep
-    /// upstream's bare `/registry/<plural>/`; events.k8s.io is kept apart from core
-    /// events because we store the two representations separately.
+    /// Storage key prefix of the collection, ending in '/': upstream's bare
+    /// `/registry/<plural>/`. core/v1 and events.k8s.io/v1 events are one resource in two
+    /// representations, stored once in the core form.
     pub fn key_prefix(&self, namespace: Option<&str>) -> String {
-        let base = match self.group {
-            "events.k8s.io" => "/registry/events.k8s.io/events".to_string(),
-            _ => format!("/registry/{}", self.plural),
-        };
+        let base = format!("/registry/{}", self.plural);
         match namespace {
             Some(ns) if self.namespaced => format!("{base}/{ns}/"),
             _ => format!("{base}/"),
@@ -429,7 +426,7 @@ mod tests {
         );
         assert!(find_resource("apps", "v1", "pods").is_none());
         let ev = find_resource("events.k8s.io", "v1", "events").unwrap();
-        assert_ne!(
+        assert_eq!(
             ev.key_prefix(None),
             find_resource("", "v1", "events").unwrap().key_prefix(None)
         );

@@ -44,6 +44,7 @@ pub struct CacheEvent {
 #[derive(Default)]
 struct State {
     objects: BTreeMap<String, Arc<Value>>,
+    capacity: usize,
     history: VecDeque<Arc<CacheEvent>>,
     revision: i64,
     /// History covers revisions after this one.
@@ -76,7 +77,18 @@ pub struct Subscription {
 impl WatchCache {
     /// Loads everything under /registry/ and follows the store from there.
     pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
-        let mut state = State::default();
+        Self::start_with_history(store, HISTORY).await
+    }
+
+    /// As [`WatchCache::start`], keeping `capacity` events of history.
+    pub async fn start_with_history(
+        store: Arc<dyn Store>,
+        capacity: usize,
+    ) -> Result<Arc<Self>, StoreError> {
+        let mut state = State {
+            capacity,
+            ..State::default()
+        };
         let mut after: Option<String> = None;
         loop {
             let page = store.list("/registry/", after.as_deref(), 10_000).await?;
@@ -140,7 +152,7 @@ impl WatchCache {
             revision: rev,
         });
         st.history.push_back(event.clone());
-        if st.history.len() > HISTORY {
+        if st.history.len() > st.capacity {
             if let Some(old) = st.history.pop_front() {
                 st.oldest = old.revision;
             }
@@ -229,5 +241,70 @@ impl WatchCache {
             .map(|(_, v)| v.clone())
             .collect();
         (objects, st.revision, self.events.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkube_store::memory::MemoryStore;
+
+    fn cm(name: &str) -> bytes::Bytes {
+        bytes::Bytes::from(format!(
+            r#"{{"kind":"ConfigMap","metadata":{{"name":"{name}"}}}}"#
+        ))
+    }
+
+    #[tokio::test]
+    async fn replays_recent_history_and_expires_old() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        store
+            .create("/registry/configmaps/d/a", cm("a"))
+            .await
+            .unwrap();
+        let cache = WatchCache::start_with_history(store.clone(), 2)
+            .await
+            .unwrap();
+        let r2 = store
+            .create("/registry/configmaps/d/b", cm("b"))
+            .await
+            .unwrap();
+        let r3 = store
+            .create("/registry/configmaps/d/c", cm("c"))
+            .await
+            .unwrap();
+        let r4 = store
+            .delete("/registry/configmaps/d/a", None)
+            .await
+            .unwrap()
+            .mod_revision;
+        assert!(cache.wait_for(r4).await);
+        // History holds the last two events only.
+        assert!(matches!(
+            cache.subscribe(r2 - 1),
+            Err(StoreError::Compacted { .. })
+        ));
+        let sub = cache.subscribe(r2).unwrap();
+        let seen: Vec<(EventType, i64)> = sub.replay.iter().map(|e| (e.kind, e.revision)).collect();
+        assert_eq!(seen, [(EventType::Added, r3), (EventType::Deleted, r4)]);
+        let (items, rev) = cache.list("/registry/configmaps/d/", None);
+        assert_eq!(rev, r4);
+        let names: Vec<&str> = items
+            .iter()
+            .map(|(_, v)| v["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        assert_eq!(items[0].1["metadata"]["resourceVersion"], r2.to_string());
+        // Live events follow the replay.
+        let mut live = sub.live;
+        store
+            .create("/registry/configmaps/d/e", cm("e"))
+            .await
+            .unwrap();
+        let ev = live.recv().await.unwrap();
+        assert_eq!(
+            (ev.kind, ev.key.as_str()),
+            (EventType::Added, "/registry/configmaps/d/e")
+        );
     }
 }

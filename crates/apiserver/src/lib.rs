@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod convert;
 pub mod discovery;
 pub mod handler;
 pub mod lifecycle;

@@ -172,8 +172,8 @@ pub fn prepare_status_update(new: &Value, old: &Value) -> Value {
 }
 
 /// The object as stored: resourceVersion lives in the store's revision, not the bytes.
-pub fn for_storage(obj: &Value) -> Vec<u8> {
-    let mut obj = obj.clone();
+pub fn for_storage(res: &ResourceInfo, obj: &Value) -> Vec<u8> {
+    let mut obj = crate::convert::to_storage(res, obj);
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }

@@ -30,7 +30,7 @@ async fn ensure(
     }
     rkube_validation::apply_defaults(res.group, res.plural, &mut obj);
     prepare_create(res, &mut obj);
-    match api.store.create(&key, for_storage(&obj).into()).await {
+    match api.store.create(&key, for_storage(res, &obj).into()).await {
         Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
         Err(e) => Err(e),
     }

@@ -108,6 +108,7 @@ pub async fn get(api: &Api, t: &Target, name: &str, q: &Query, shape: Shape) -> 
     let obj = api
         .current(&key)
         .await
+        .map(|o| crate::convert::to_view(res, o))
         .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
     Ok(shape_object(res, &obj, shape, q))
 }
@@ -136,7 +137,10 @@ pub async fn list(api: &Api, t: &Target, q: &Query, shape: Shape) -> ApiResult<V
         None => (None, None),
     };
     let prefix = res.key_prefix(t.namespace.as_deref());
-    let (objects, cache_rev) = api.cache.list(&prefix, start.as_deref());
+    let (mut objects, cache_rev) = api.cache.list(&prefix, start.as_deref());
+    for (_, obj) in objects.iter_mut() {
+        *obj = crate::convert::to_view(res, obj.clone());
+    }
     let rev = token_rev.unwrap_or(cache_rev);
     let mut selected: Vec<&Arc<Value>> = Vec::new();
     let mut next = None;

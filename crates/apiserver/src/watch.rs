@@ -2,6 +2,7 @@
 //! watcher, as objects or Table rows, with bookmarks and 410 for history we no longer hold.
 
 use crate::cache::{CacheEvent, EventType};
+use crate::convert::to_view;
 use crate::read::{partial_metadata, table, Filter};
 use crate::request::{flag, Query, Shape, Target};
 use crate::state::Api;
@@ -49,15 +50,17 @@ impl Watcher {
         if !ev.key.starts_with(&self.prefix) {
             return None;
         }
-        let now = ev.kind != EventType::Deleted && self.filter.matches(&ev.object);
+        let object = to_view(self.res, ev.object.clone());
+        let prev = ev.prev.clone().map(|p| to_view(self.res, p));
+        let now = ev.kind != EventType::Deleted && self.filter.matches(&object);
         let before = match ev.kind {
-            EventType::Deleted => self.filter.matches(&ev.object),
-            _ => ev.prev.as_ref().is_some_and(|p| self.filter.matches(p)),
+            EventType::Deleted => self.filter.matches(&object),
+            _ => prev.as_ref().is_some_and(|p| self.filter.matches(p)),
         };
         match (before, now) {
-            (true, true) => Some((ev.kind, ev.object.clone())),
-            (false, true) => Some((EventType::Added, ev.object.clone())),
-            (true, false) => Some((EventType::Deleted, ev.object.clone())),
+            (true, true) => Some((ev.kind, object)),
+            (false, true) => Some((EventType::Added, object)),
+            (true, false) => Some((EventType::Deleted, object)),
             (false, false) => None,
         }
     }
@@ -117,9 +120,10 @@ pub fn start(
     let mut first: Vec<Bytes> = Vec::new();
     let (mut live, mut last_rev) = if rv.is_empty() || rv == "0" || initial {
         let (objects, rev, live) = api.cache.snapshot_and_subscribe(&w.prefix);
-        for obj in &objects {
-            if w.filter.matches(obj) {
-                first.push(w.frame("ADDED", obj));
+        for obj in objects {
+            let obj = to_view(res, obj);
+            if w.filter.matches(&obj) {
+                first.push(w.frame("ADDED", &obj));
             }
         }
         if initial && bookmarks {

@@ -178,7 +178,7 @@ pub async fn create_object(
     }
     let rev = api
         .store
-        .create(&key, for_storage(&obj).into())
+        .create(&key, for_storage(res, &obj).into())
         .await
         .map_err(|e| conflict_or(e, res, &name))?;
     set_resource_version(&mut obj, rev);
@@ -279,7 +279,7 @@ async fn store_update(
     }
     match api
         .store
-        .update(&key, for_storage(&new).into(), old_rev)
+        .update(&key, for_storage(res, &new).into(), old_rev)
         .await
     {
         Ok(rev) => {
@@ -295,6 +295,7 @@ async fn load(api: &Api, t: &Target, name: &str) -> ApiResult<Arc<Value>> {
     let res = t.resource;
     api.current(&res.key(t.namespace.as_deref(), name))
         .await
+        .map(|o| crate::convert::to_view(res, o))
         .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))
 }
 
