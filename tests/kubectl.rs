@@ -190,6 +190,22 @@ fn bootcamp_objects(v: &str) {
     ]);
     assert_eq!(names, "api\nweb\n");
 
+    // Server-side apply creates, then updates.
+    let ssa = write_file(
+        &dir,
+        "ssa.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {k: one}\n",
+    );
+    assert!(k(&["apply", "--server-side", "-f", ssa.to_str().unwrap()])
+        .contains("configmap/ssa serverside-applied"));
+    write_file(
+        &dir,
+        "ssa.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {k: two}\n",
+    );
+    k(&["apply", "--server-side", "-f", ssa.to_str().unwrap()]);
+    assert_eq!(k(&["get", "cm", "ssa", "-o", "jsonpath={.data.k}"]), "two");
+
     // apply -k / delete -k.
     write_file(
         &dir,

@@ -119,6 +119,22 @@ fn set_namespace(obj: &mut Value, t: &Target) -> ApiResult<()> {
     Ok(())
 }
 
+/// Decodes a whole object sent to `t`, checks its type, fields and namespace.
+fn decode_for_write(
+    api: &Api,
+    t: &Target,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResult<(Value, Vec<String>)> {
+    let res = t.resource;
+    let mut obj = decode_object(body, content_type, &res.api_version(), res.kind)?;
+    check_type(&mut obj, &res.api_version(), res.kind)?;
+    let warnings = check_fields(api, res, &obj, q)?;
+    set_namespace(&mut obj, t)?;
+    Ok((obj, warnings))
+}
+
 pub async fn create(
     api: &Api,
     t: &Target,
@@ -126,11 +142,7 @@ pub async fn create(
     content_type: &str,
     body: &[u8],
 ) -> ApiResult<Written> {
-    let res = t.resource;
-    let mut obj = decode_object(body, content_type, &res.api_version(), res.kind)?;
-    check_type(&mut obj, &res.api_version(), res.kind)?;
-    let warnings = check_fields(api, res, &obj, q)?;
-    set_namespace(&mut obj, t)?;
+    let (obj, warnings) = decode_for_write(api, t, q, content_type, body)?;
     create_object(api, t, q, obj, warnings).await
 }
 
@@ -309,29 +321,13 @@ pub async fn update(
     content_type: &str,
     body: &[u8],
 ) -> ApiResult<Written> {
-    let res = t.resource;
-    let mut new = decode_object(body, content_type, &res.api_version(), res.kind)?;
-    check_type(&mut new, &res.api_version(), res.kind)?;
-    let warnings = check_fields(api, res, &new, q)?;
-    set_namespace(&mut new, t)?;
-    let old = load(api, t, name).await?;
-    let wanted_rv = str_at(&new, "/metadata/resourceVersion").to_string();
-    if !wanted_rv.is_empty() && wanted_rv != str_at(&old, "/metadata/resourceVersion") {
-        return Err(ApiError::modified(res.group, res.plural, name));
-    }
-    let _guard = match res.plural {
-        "services" if res.group.is_empty() => Some(api.service_lock.lock().await),
-        _ => None,
-    };
-    let prepared = prepare(api, t, part, &old, new)?;
-    match store_update(api, t, q, &old, prepared).await? {
-        Some(object) => Ok(Written {
-            object,
-            created: false,
-            warnings,
-        }),
-        None => Err(ApiError::modified(res.group, res.plural, name)),
-    }
+    let (new, warnings) = decode_for_write(api, t, q, content_type, body)?;
+    let object = guaranteed_update(api, t, name, part, q, |_| Ok(new.clone())).await?;
+    Ok(Written {
+        object,
+        created: false,
+        warnings,
+    })
 }
 
 /// Read-modify-write with retries: `change` maps the current object to the new one.
@@ -382,6 +378,28 @@ pub async fn patch(
         .openapi
         .definition_for(res.group, res.version, res.kind)
         .map(str::to_string);
+    let is_apply = content_type == "application/apply-patch+yaml";
+    if is_apply && q.get("fieldManager").is_none_or(|m| m.is_empty()) {
+        let err = rkube_validation::FieldError {
+            field: "fieldManager".into(),
+            error_type: rkube_validation::ErrorType::Required,
+            bad_value: None,
+            detail: "is required for apply patch".into(),
+        };
+        return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", &[err]));
+    }
+    if is_apply && part == Part::Main && load(api, t, name).await.is_err() {
+        // Apply creates what does not exist yet.
+        let (mut obj, warnings) = decode_for_write(api, t, q, "application/yaml", body)?;
+        if name_of(&obj) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&obj)
+            )));
+        }
+        obj["metadata"]["name"] = Value::String(name.to_string());
+        return create_object(api, t, q, obj, warnings).await;
+    }
     let mut warnings = Vec::new();
     let object = guaranteed_update(api, t, name, part, q, |old| {
         let mut base = old.clone();
@@ -426,8 +444,12 @@ pub fn apply_patch(
         "application/strategic-merge-patch+json" => {
             rkube_patch::strategic_merge_patch(base, body, &SchemaLookup(api), definition)
         }
-        "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
-            return Err(ApiError::unsupported_media_type(content_type));
+        // Server-side apply, simplified: the applied configuration is merged like a
+        // strategic merge patch; field ownership and conflicts are not tracked yet.
+        "application/apply-patch+yaml" => {
+            let applied = crate::body::decode_object(body, "application/yaml", "", "")?;
+            let bytes = serde_json::to_vec(&applied).map_err(ApiError::internal)?;
+            rkube_patch::strategic_merge_patch(base, &bytes, &SchemaLookup(api), definition)
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
