@@ -62,6 +62,9 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
 pub struct Server {
     pub api: Arc<Api>,
     pub kubeconfig: PathBuf,
+    /// PEM of the cluster CA.
+    pub ca_pem: String,
+    pub data_dir: PathBuf,
     pub local_addr: SocketAddr,
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
@@ -135,10 +138,25 @@ impl Server {
         let kubeconfig = config.data_dir.join("admin.kubeconfig");
         let text = pki::kubeconfig(&server_url, &pki, "admin", &pki.admin_cert, &pki.admin_key);
         std::fs::write(&kubeconfig, text).map_err(io(kubeconfig.display().to_string()))?;
+        for (file, user) in [
+            ("scheduler.kubeconfig", "system:kube-scheduler"),
+            (
+                "controller-manager.kubeconfig",
+                "system:kube-controller-manager",
+            ),
+        ] {
+            // Rewritten every start: the address may have changed.
+            let path = config.data_dir.join(file);
+            let (cert, key) = pki::issue_client_cert(&pki, user, &[])?;
+            let text = pki::kubeconfig(&server_url, &pki, user, &cert, &key);
+            std::fs::write(&path, text).map_err(io(path.display().to_string()))?;
+        }
         let tls = pki::server_config(&pki)?;
         Ok(Self {
             api,
             kubeconfig,
+            ca_pem: pki.ca_cert.clone(),
+            data_dir: config.data_dir.clone(),
             local_addr,
             listener,
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),

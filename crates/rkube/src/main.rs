@@ -18,8 +18,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane: API server over the embedded store.
+    /// Run the control plane: API server over the embedded store, scheduler and
+    /// controller manager.
     Server(ServerArgs),
+    /// Run the scheduler alone against an API server.
+    Scheduler(ComponentArgs),
+    /// Run the controller manager alone against an API server.
+    ControllerManager(ControllerArgs),
+    /// Register simulated nodes that run the pods bound to them.
+    SimNodes(SimArgs),
 }
 
 #[derive(clap::Args)]
@@ -37,12 +44,74 @@ struct ServerArgs {
     service_cluster_ip_range: String,
     #[arg(long, default_value = "30000-32767")]
     service_node_port_range: String,
+    /// Pod network; each node gets a /24 of it.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
     /// Static bearer tokens, upstream's CSV format: token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
     /// Storage backend: `sqlite` (durable, default) or `memory` (lost on exit).
     #[arg(long, default_value = "sqlite")]
     store: String,
+    /// Run only the API server (no scheduler, no controllers).
+    #[arg(long)]
+    disable_controllers: bool,
+    /// Also run this many simulated nodes in the same process.
+    #[arg(long, default_value_t = 0)]
+    sim_nodes: usize,
+}
+
+#[derive(clap::Args)]
+struct ComponentArgs {
+    #[arg(long)]
+    kubeconfig: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ControllerArgs {
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
+    /// PEM file of the cluster CA to publish as kube-root-ca.crt.
+    #[arg(long)]
+    root_ca_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    #[arg(long, default_value_t = 3)]
+    count: usize,
+    #[arg(long, default_value = "sim-node-")]
+    name_prefix: String,
+    #[arg(long, default_value = "4")]
+    cpu: String,
+    #[arg(long, default_value = "16Gi")]
+    memory: String,
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
+}
+
+/// Runs a component's loop forever, logging and restarting it if it ever returns.
+fn supervise<F, Fut, E>(name: &'static str, mut start: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        loop {
+            match start().await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(component = name, error = %e, "component failed; restarting")
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
 }
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
@@ -75,8 +144,65 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         server.local_addr
     );
     println!("export KUBECONFIG={}", server.kubeconfig.display());
-    server.serve().await?;
+    let data_dir = server.data_dir.clone();
+    let ca_pem = server.ca_pem.clone();
+    let serving = tokio::spawn(server.serve());
+    if !args.disable_controllers {
+        let scheduler_kc = data_dir.join("scheduler.kubeconfig");
+        supervise("scheduler", move || {
+            let kc = scheduler_kc.clone();
+            async move {
+                let client = rkube_client::from_kubeconfig(&kc)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                rkube_scheduler::run(client, Default::default())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+        let cm_kc = data_dir.join("controller-manager.kubeconfig");
+        let options = rkube_controllers::Options {
+            cluster_cidr: args.cluster_cidr,
+            root_ca_pem: ca_pem,
+            ..Default::default()
+        };
+        supervise("controller-manager", move || {
+            let (kc, options) = (cm_kc.clone(), options.clone());
+            async move {
+                let client = rkube_client::from_kubeconfig(&kc)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                rkube_controllers::run(client, options)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+    }
+    if args.sim_nodes > 0 {
+        let kc = data_dir.join("admin.kubeconfig");
+        let count = args.sim_nodes;
+        supervise("sim-nodes", move || {
+            let kc = kc.clone();
+            async move {
+                let client = rkube_client::from_kubeconfig(&kc)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let options = rkube_sim::Options {
+                    count,
+                    ..Default::default()
+                };
+                rkube_sim::run(client, options)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+    }
+    serving.await??;
     Ok(())
+}
+
+async fn client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    Ok(rkube_client::from_kubeconfig(kubeconfig).await?)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +220,35 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server(args).await,
+            Command::Scheduler(args) => Ok(rkube_scheduler::run(
+                client(&args.kubeconfig).await?,
+                Default::default(),
+            )
+            .await?),
+            Command::ControllerManager(args) => {
+                let root_ca_pem = match &args.root_ca_file {
+                    Some(p) => {
+                        std::fs::read_to_string(p).with_context(|| p.display().to_string())?
+                    }
+                    None => String::new(),
+                };
+                let options = rkube_controllers::Options {
+                    cluster_cidr: args.cluster_cidr,
+                    root_ca_pem,
+                    ..Default::default()
+                };
+                Ok(rkube_controllers::run(client(&args.kubeconfig).await?, options).await?)
+            }
+            Command::SimNodes(args) => {
+                let options = rkube_sim::Options {
+                    count: args.count,
+                    name_prefix: args.name_prefix,
+                    cpu: args.cpu,
+                    memory: args.memory,
+                    max_pods: args.max_pods,
+                };
+                Ok(rkube_sim::run(client(&args.kubeconfig).await?, options).await?)
+            }
         }
     })
 }

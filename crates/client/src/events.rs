@@ -1,0 +1,127 @@
+//! Records core/v1 Events about objects, as `kubectl describe` shows them. Repeats of the
+//! same reason and message for one object bump `count` instead of adding events, like
+//! upstream's event correlator.
+
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+pub struct Recorder {
+    client: Client,
+    component: String,
+    host: Option<String>,
+    /// (object uid, reason, message) → (event namespace, event name, count).
+    seen: Mutex<HashMap<(String, String, String), (String, String, i32)>>,
+}
+
+fn now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::now()
+}
+
+impl Recorder {
+    pub fn new(client: Client, component: &str, host: Option<&str>) -> Self {
+        Self {
+            client,
+            component: component.to_string(),
+            host: host.map(str::to_string),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records an event; failures are logged, never returned: events are best effort.
+    pub async fn record(
+        &self,
+        object: &ObjectReference,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        let uid = object.uid.clone().unwrap_or_default();
+        let key = (uid, reason.to_string(), message.to_string());
+        let previous = self.seen.lock().ok().and_then(|s| s.get(&key).cloned());
+        if let Some((ns, name, count)) = previous {
+            let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+            let patch = serde_json::json!({"count": count + 1, "lastTimestamp": Time(now())});
+            if api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .is_ok()
+            {
+                if let Ok(mut s) = self.seen.lock() {
+                    s.insert(key, (ns, name, count + 1));
+                }
+                return;
+            }
+        }
+        let ns = object
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into());
+        let name = format!(
+            "{}.{:x}",
+            object.name.as_deref().unwrap_or("object"),
+            now().as_nanosecond() as u64 ^ rand::random::<u32>() as u64
+        );
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            involved_object: object.clone(),
+            reason: Some(reason.to_string()),
+            message: Some(message.to_string()),
+            type_: Some(match kind {
+                EventType::Normal => "Normal".into(),
+                EventType::Warning => "Warning".into(),
+            }),
+            source: Some(EventSource {
+                component: Some(self.component.clone()),
+                host: self.host.clone(),
+            }),
+            first_timestamp: Some(Time(now())),
+            last_timestamp: Some(Time(now())),
+            count: Some(1),
+            event_time: None::<MicroTime>,
+            reporting_component: Some(self.component.clone()),
+            reporting_instance: Some(self.host.clone().unwrap_or_else(|| self.component.clone())),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        match api.create(&PostParams::default(), &event).await {
+            Ok(_) => {
+                if let Ok(mut s) = self.seen.lock() {
+                    if s.len() > 10_000 {
+                        s.clear();
+                    }
+                    s.insert(key, (ns, name, 1));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, reason, "recording event"),
+        }
+    }
+}
+
+/// An ObjectReference to `obj` for events.
+pub fn reference<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
+    let meta = obj.meta();
+    ObjectReference {
+        api_version: Some(K::api_version(&()).to_string()),
+        kind: Some(K::kind(&()).to_string()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        field_path: None,
+    }
+}
