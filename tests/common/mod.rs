@@ -1,7 +1,7 @@
 //! Test harness: starts a real `rkube server` on a free port with a fresh data directory,
 //! and drives it with the real kubectl binaries and curl.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ impl Cluster {
             .args(["server", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args(["--bind-address", &bind])
+            .args(&self.extra_args)
             .env("RKUBE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
