@@ -11,15 +11,24 @@ use std::time::{Duration, Instant};
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// Extra `rkube server` flags, kept for restarts.
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Cluster {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra flags, e.g. `&["--sim-nodes", "3"]`.
+    pub fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let extra_args = args.iter().map(|a| a.to_string()).collect();
         let mut c = Cluster {
             dir,
             port: 0,
+            extra_args,
             child: None,
         };
         c.launch();
