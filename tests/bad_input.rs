@@ -117,3 +117,21 @@ fn anonymous_requests_are_unauthorized() {
     assert_eq!(c.curl_anonymous("/readyz").0, 200);
     assert_eq!(c.curl_anonymous("/version").0, 200);
 }
+
+#[test]
+fn quota_of_two_pods_refuses_the_third() {
+    let c = Cluster::start_with(&["--disable-controllers"]);
+    c.ok("1.33", &["create", "quota", "q", "--hard=pods=2"]);
+    c.ok("1.33", &["run", "p1", "--image=busybox"]);
+    c.ok("1.33", &["run", "p2", "--image=busybox"]);
+    let before = c.revision();
+    let err = c.fails("1.33", &["run", "p3", "--image=busybox"]);
+    assert!(
+        err.contains("pods \"p3\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2"),
+        "{err}"
+    );
+    assert_eq!(c.revision(), before);
+    // Freeing a slot lets the next one in.
+    c.ok("1.33", &["delete", "pod", "p1"]);
+    c.ok("1.33", &["run", "p3", "--image=busybox"]);
+}

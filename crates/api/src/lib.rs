@@ -4,6 +4,7 @@
 //! (and its defaulting/validation/printing in the crates that own those jobs); the server's
 //! generic handler picks it up.
 
+pub mod quantity;
 pub mod registry;
 pub mod selectors;
 

@@ -5,6 +5,7 @@
 //! route) → [`read`] / [`write`] / [`watch`] / [`subresources`] → [`state::Api`] (store
 //! for writes, [`cache`] for reads).
 
+pub mod admission;
 pub mod alloc;
 pub mod auth;
 pub mod body;

@@ -128,6 +128,7 @@ impl Server {
             ranges,
             tokens,
             service_lock: tokio::sync::Mutex::new(()),
+            quota_lock: tokio::sync::Mutex::new(()),
         });
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await

@@ -16,6 +16,8 @@ pub struct Api {
     pub tokens: TokenFile,
     /// Serialises service writes so two creates cannot take the same IP or port.
     pub service_lock: tokio::sync::Mutex<()>,
+    /// Serialises creates checked against a ResourceQuota.
+    pub quota_lock: tokio::sync::Mutex<()>,
 }
 
 impl Api {

@@ -163,6 +163,7 @@ pub async fn create_object(
     }
     prepare_create(res, &mut obj);
     rkube_validation::apply_defaults(res.group, res.plural, &mut obj);
+    crate::admission::mutate(res, &mut obj);
     let name = name_of(&obj).to_string();
     let key = res.key(t.namespace.as_deref(), &name);
     // Services get their addresses before validation, as upstream (headless and
@@ -181,6 +182,21 @@ pub async fn create_object(
         return Err(ApiError::invalid(res.kind, res.group, &name, &errors));
     }
     check_namespace(api, res, t.namespace.as_deref()).await?;
+    // Quota checks and the write happen under one lock so two creates cannot both take
+    // the last unit of a quota.
+    let quota_ns = t
+        .namespace
+        .as_deref()
+        .filter(|ns| res.namespaced && crate::admission::has_quota(api, ns));
+    let _quota_guard = match quota_ns {
+        Some(ns) => {
+            let guard = api.quota_lock.lock().await;
+            api.sync().await;
+            crate::admission::check_quota(api, res, ns, &obj).await?;
+            Some(guard)
+        }
+        None => None,
+    };
     if dry_run(q) {
         return Ok(Written {
             object: obj,

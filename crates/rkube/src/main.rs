@@ -53,6 +53,9 @@ struct ServerArgs {
     /// Storage backend: `sqlite` (durable, default) or `memory` (lost on exit).
     #[arg(long, default_value = "sqlite")]
     store: String,
+    /// How long a node may go without a heartbeat before it is marked unknown.
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    node_monitor_grace_period: std::time::Duration,
     /// Run only the API server (no scheduler, no controllers).
     #[arg(long)]
     disable_controllers: bool,
@@ -92,6 +95,24 @@ struct SimArgs {
     memory: String,
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
+}
+
+/// Go-style durations as upstream flags take them: "40s", "5m", "1h", "500ms".
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}"))?;
+    Ok(match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" | "" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(n * 60),
+        "h" => std::time::Duration::from_secs(n * 3600),
+        _ => return Err(format!("invalid duration {text:?}: use ms, s, m or h")),
+    })
 }
 
 /// Runs a component's loop forever, logging and restarting it if it ever returns.
@@ -164,6 +185,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let options = rkube_controllers::Options {
             cluster_cidr: args.cluster_cidr,
             root_ca_pem: ca_pem,
+            node_monitor_grace: args.node_monitor_grace_period,
             ..Default::default()
         };
         supervise("controller-manager", move || {
