@@ -39,6 +39,9 @@ pub struct CacheEvent {
     /// leaving their view.
     pub prev: Option<Arc<Value>>,
     pub revision: i64,
+    /// The event as a plain JSON watch frame, encoded once for all watchers that see it
+    /// unchanged.
+    pub frame: std::sync::OnceLock<bytes::Bytes>,
 }
 
 #[derive(Default)]
@@ -150,6 +153,7 @@ impl WatchCache {
             object,
             prev,
             revision: rev,
+            frame: std::sync::OnceLock::new(),
         });
         st.history.push_back(event.clone());
         if st.history.len() > st.capacity {

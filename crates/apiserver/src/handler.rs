@@ -122,7 +122,10 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
             return Ok(json_value(StatusCode::OK, &doc));
         }
         "/openapi/v3" => {
-            return Ok(json_response(StatusCode::OK, api.openapi.index().to_vec()));
+            return Ok(json_response(
+                StatusCode::OK,
+                api.openapi().index().to_vec(),
+            ));
         }
         "/metrics" => {
             let text = format!(
@@ -140,7 +143,7 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
     }
     if let Some(gv) = trimmed.strip_prefix("/openapi/v3/") {
         let (doc, hash) = api
-            .openapi
+            .openapi()
             .document(gv)
             .ok_or_else(ApiError::not_found_path)?;
         let mut resp = json_response(StatusCode::OK, doc.to_vec());
@@ -310,8 +313,19 @@ async fn dispatch(
 
 fn watch_response(api: &Arc<Api>, t: &Target, q: &Query, shape: Shape) -> ApiResult<Response> {
     let rx = watch::start(api, t, q, shape)?;
+    // Frames already queued go out together: one write (and TLS record) for a burst.
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+        let first = rx.recv().await?;
+        let mut burst: Option<Vec<u8>> = None;
+        while let Ok(more) = rx.try_recv() {
+            let buf = burst.get_or_insert_with(|| first.to_vec());
+            buf.extend_from_slice(&more);
+            if buf.len() > 256 * 1024 {
+                break;
+            }
+        }
+        let chunk = burst.map(Bytes::from).unwrap_or(first);
+        Some((Ok::<_, std::io::Error>(chunk), rx))
     });
     Ok(Response::builder()
         .status(StatusCode::OK)

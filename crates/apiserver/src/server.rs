@@ -124,7 +124,8 @@ impl Server {
         let api = Arc::new(Api {
             store,
             cache,
-            openapi: rkube_openapi::OpenApi::new(&endpoints),
+            openapi: std::sync::OnceLock::new(),
+            openapi_endpoints: endpoints,
             ranges,
             tokens,
             service_lock: tokio::sync::Mutex::new(()),

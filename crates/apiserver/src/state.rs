@@ -11,7 +11,9 @@ use std::sync::Arc;
 pub struct Api {
     pub store: Arc<dyn Store>,
     pub cache: Arc<WatchCache>,
-    pub openapi: rkube_openapi::OpenApi,
+    /// Built on first use: most of its memory is schemas only apply/explain need.
+    pub openapi: std::sync::OnceLock<rkube_openapi::OpenApi>,
+    pub openapi_endpoints: Vec<rkube_openapi::ResourceEndpoint>,
     pub ranges: Ranges,
     pub tokens: TokenFile,
     /// Serialises service writes so two creates cannot take the same IP or port.
@@ -21,6 +23,11 @@ pub struct Api {
 }
 
 impl Api {
+    pub fn openapi(&self) -> &rkube_openapi::OpenApi {
+        self.openapi
+            .get_or_init(|| rkube_openapi::OpenApi::new(&self.openapi_endpoints))
+    }
+
     /// Waits until the cache reflects every write acknowledged so far, so a client
     /// reads its own writes.
     pub async fn sync(&self) {

@@ -179,7 +179,12 @@ pub fn start(
                         }
                         last_rev = ev.revision;
                         if let Some((kind, obj)) = w.view(&ev) {
-                            if tx.send(w.frame(kind.as_str(), &obj)).await.is_err() {
+                            let frame = if kind == ev.kind && Arc::ptr_eq(&obj, &ev.object) && w.shape == Shape::Object {
+                                ev.frame.get_or_init(|| encode(kind.as_str(), &obj)).clone()
+                            } else {
+                                w.frame(kind.as_str(), &obj)
+                            };
+                            if tx.send(frame).await.is_err() {
                                 return;
                             }
                         }

@@ -38,7 +38,7 @@ fn check_fields(api: &Api, res: &ResourceInfo, obj: &Value, q: &Query) -> ApiRes
         return Ok(Vec::new());
     }
     let unknown = api
-        .openapi
+        .openapi()
         .unknown_fields(res.group, res.version, res.kind, obj);
     if unknown.is_empty() {
         return Ok(Vec::new());
@@ -391,7 +391,7 @@ pub async fn patch(
 ) -> ApiResult<Written> {
     let res = t.resource;
     let definition = api
-        .openapi
+        .openapi()
         .definition_for(res.group, res.version, res.kind)
         .map(str::to_string);
     let is_apply = content_type == "application/apply-patch+yaml";
@@ -480,7 +480,7 @@ struct SchemaLookup<'a>(&'a Api);
 
 impl rkube_patch::SchemaSource for SchemaLookup<'_> {
     fn schema(&self, definition: &str) -> Option<&Value> {
-        self.0.openapi.schema(definition)
+        self.0.openapi().schema(definition)
     }
 }
 

@@ -151,7 +151,8 @@ fn commit_batch(
             }
             results.push(result);
         }
-        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'revision'", [rev])?;
+        tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'revision'")?
+            .execute([rev])?;
         tx.commit()?;
         Ok((results, rev))
     })();
