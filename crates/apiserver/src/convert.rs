@@ -16,6 +16,11 @@ const EVENT_FIELDS: &[(&str, &str)] = &[
     ("count", "deprecatedCount"),
 ];
 
+/// Whether `res` is served in a representation other than the stored one.
+pub fn needs_conversion(res: &ResourceInfo) -> bool {
+    is_new_event(res)
+}
+
 fn is_new_event(res: &ResourceInfo) -> bool {
     res.group == "events.k8s.io" && res.plural == "events"
 }

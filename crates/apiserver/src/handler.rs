@@ -184,8 +184,11 @@ fn written(w: Written, shape: Shape, t: &Target, q: &Query) -> Response {
     } else {
         StatusCode::OK
     };
-    let obj = read::shape_object(t.resource, &w.object, shape, q);
-    with_warnings(json_value(code, &obj), &w.warnings)
+    let resp = match shape {
+        Shape::Object => json_value(code, &w.object),
+        _ => json_value(code, &read::shape_object(t.resource, &w.object, shape, q)),
+    };
+    with_warnings(resp, &w.warnings)
 }
 
 async fn dispatch(

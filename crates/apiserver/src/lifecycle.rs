@@ -173,6 +173,10 @@ pub fn prepare_status_update(new: &Value, old: &Value) -> Value {
 
 /// The object as stored: resourceVersion lives in the store's revision, not the bytes.
 pub fn for_storage(res: &ResourceInfo, obj: &Value) -> Vec<u8> {
+    let converted = crate::convert::needs_conversion(res);
+    if !converted && obj.pointer("/metadata/resourceVersion").is_none() {
+        return serde_json::to_vec(obj).unwrap_or_default();
+    }
     let mut obj = crate::convert::to_storage(res, obj);
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
