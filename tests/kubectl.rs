@@ -265,7 +265,7 @@ fn bootcamp_objects(v: &str) {
             "RollingUpdateStrategy:  25% max unavailable, 25% max surge",
         ),
         (vec!["describe", "service", "api"], "NodePort:"),
-        (vec!["describe", "pod", "solo"], "Status:       Pending"),
+        (vec!["describe", "pod", "solo"], "Pending"),
         (vec!["describe", "node", "node-a"], "Capacity:"),
         (
             vec!["describe", "namespace", "team"],

@@ -178,8 +178,13 @@ impl LabelSelector {
 
     /// Matches against an object's `metadata.labels` (or any string map).
     pub fn matches(&self, labels: Option<&serde_json::Map<String, Value>>) -> bool {
+        self.matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
+    }
+
+    /// Matches against labels looked up by `label`.
+    pub fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.requirements.iter().all(|r| {
-            let value = labels.and_then(|l| l.get(&r.key)).and_then(Value::as_str);
+            let value = label(&r.key);
             match (&r.op, value) {
                 (Op::Equals(want), Some(v)) => v == want,
                 (Op::Equals(_), None) => false,
@@ -205,7 +210,7 @@ pub struct FieldSelector {
 }
 
 /// Fields each resource may be selected by, beyond metadata.name and metadata.namespace.
-fn selectable_fields(group: &str, resource: &str) -> &'static [&'static str] {
+pub fn selectable_fields(group: &str, resource: &str) -> &'static [&'static str] {
     match (group, resource) {
         ("", "pods") => &[
             "spec.nodeName",
@@ -304,7 +309,11 @@ impl FieldSelector {
             if !known {
                 return Err(SelectorError::UnsupportedField(field.to_string()));
             }
-            terms.push((field.to_string(), neg, unescape(value.trim())));
+            terms.push((
+                storage_field(group, resource, field).to_string(),
+                neg,
+                unescape(value.trim()),
+            ));
         }
         Ok(Self { terms })
     }
@@ -321,16 +330,54 @@ impl FieldSelector {
             .map(|(_, _, v)| v.as_str())
     }
 
+    /// Matches an object in its stored form.
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms.iter().all(|(field, neg, want)| {
             let have = field_value(obj, field);
             (have == *want) != *neg
         })
     }
+
+    /// Matches against field values looked up by `field` (stored-form field names, as
+    /// [`index_fields`] lists them).
+    pub fn matches_with<'a>(&self, field: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.terms.iter().all(|(name, neg, want)| {
+            let have = field(name).unwrap_or("");
+            (have == want) != *neg
+        })
+    }
+}
+
+/// events.k8s.io/v1 events are stored in the core/v1 form: select by the stored names.
+fn storage_field<'a>(group: &str, resource: &str, field: &'a str) -> &'a str {
+    if group != "events.k8s.io" || resource != "events" {
+        return field;
+    }
+    match field {
+        "regarding.kind" => "involvedObject.kind",
+        "regarding.namespace" => "involvedObject.namespace",
+        "regarding.name" => "involvedObject.name",
+        "regarding.uid" => "involvedObject.uid",
+        "reportingController" => "reportingComponent",
+        other => other,
+    }
+}
+
+/// Every field a selector may ask of objects stored under `plural`, in stored form.
+pub fn index_fields(plural: &str) -> Vec<&'static str> {
+    let mut fields = vec!["metadata.name", "metadata.namespace"];
+    for group in ["", "apps", "batch"] {
+        for f in selectable_fields(group, plural) {
+            if !fields.contains(f) {
+                fields.push(f);
+            }
+        }
+    }
+    fields
 }
 
 /// A field's value as a selector string: missing is "", booleans and numbers as text.
-fn field_value(obj: &Value, field: &str) -> String {
+pub fn field_value(obj: &Value, field: &str) -> String {
     if field == "source" {
         return field_value(obj, "source.component");
     }

@@ -160,6 +160,7 @@ pub async fn check_quota(
     }
     let wanted = usage(res, obj);
     for (_, quota) in &quotas {
+        let quota = quota.value();
         let Some(hard) = quota.pointer("/spec/hard").and_then(Value::as_object) else {
             continue;
         };
@@ -196,7 +197,7 @@ pub async fn check_quota(
             "{} \"{}\" is forbidden: exceeded quota: {}, requested: {requested}, used: {used_text}, limited: {limited_text}",
             res.qualified_name(),
             str_at(obj, "/metadata/name"),
-            str_at(quota, "/metadata/name"),
+            str_at(&quota, "/metadata/name"),
         )));
     }
     Ok(())
@@ -211,7 +212,7 @@ fn used_in(api: &Api, namespace: &str, keys: &[&str]) -> BTreeMap<String, i128> 
     {
         let (objects, _) = api.cache.list(&res.key_prefix(Some(namespace)), None);
         for (_, obj) in objects {
-            for (k, v) in usage(res, &obj) {
+            for (k, v) in usage(res, &obj.value()) {
                 if keys.contains(&k.as_str()) {
                     *used.entry(k).or_insert(0) += v;
                 }

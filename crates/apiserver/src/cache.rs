@@ -1,8 +1,8 @@
 //! The watch cache: every object in memory, kept current from one store watch, so lists
 //! and thousands of watchers never touch the store.
 
+use crate::cached::CachedObject;
 use rkube_store::{Event, EventKind, Store, StoreError};
-use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -34,10 +34,10 @@ impl EventType {
 pub struct CacheEvent {
     pub kind: EventType,
     pub key: String,
-    pub object: Arc<Value>,
+    pub object: Arc<CachedObject>,
     /// The object before this change, so selector-filtered watchers can tell an object
     /// leaving their view.
-    pub prev: Option<Arc<Value>>,
+    pub prev: Option<Arc<CachedObject>>,
     pub revision: i64,
     /// The event as a plain JSON watch frame, encoded once for all watchers that see it
     /// unchanged.
@@ -46,7 +46,7 @@ pub struct CacheEvent {
 
 #[derive(Default)]
 struct State {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<CachedObject>>,
     capacity: usize,
     history: VecDeque<Arc<CacheEvent>>,
     revision: i64,
@@ -58,18 +58,6 @@ pub struct WatchCache {
     state: RwLock<State>,
     events: broadcast::Sender<Arc<CacheEvent>>,
     revision: watch::Sender<i64>,
-}
-
-/// Parses a stored object and stamps the revision as its resourceVersion.
-pub fn decode_stored(bytes: &[u8], revision: i64) -> Option<Value> {
-    let mut v: Value = serde_json::from_slice(bytes).ok()?;
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.insert(
-            "resourceVersion".into(),
-            Value::String(revision.to_string()),
-        );
-    }
-    Some(v)
 }
 
 pub struct Subscription {
@@ -97,8 +85,8 @@ impl WatchCache {
             let page = store.list("/registry/", after.as_deref(), 10_000).await?;
             state.revision = state.revision.max(page.revision);
             for kv in &page.items {
-                if let Some(v) = decode_stored(&kv.value, kv.mod_revision) {
-                    state.objects.insert(kv.key.clone(), Arc::new(v));
+                if let Some(o) = CachedObject::from_stored(&kv.key, &kv.value, kv.mod_revision) {
+                    state.objects.insert(kv.key.clone(), Arc::new(o));
                 }
             }
             after = page.items.last().map(|kv| kv.key.clone());
@@ -127,7 +115,7 @@ impl WatchCache {
 
     fn apply(&self, ev: Event) {
         let rev = ev.revision();
-        let Some(object) = decode_stored(&ev.kv.value, rev) else {
+        let Some(object) = CachedObject::from_stored(&ev.kv.key, &ev.kv.value, rev) else {
             tracing::warn!(key = %ev.kv.key, "undecodable object in store");
             return;
         };
@@ -181,7 +169,7 @@ impl WatchCache {
         ok
     }
 
-    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.state.read().ok()?.objects.get(key).cloned()
     }
 
@@ -190,7 +178,7 @@ impl WatchCache {
         &self,
         prefix: &str,
         start_after: Option<&str>,
-    ) -> (Vec<(String, Arc<Value>)>, i64) {
+    ) -> (Vec<(String, Arc<CachedObject>)>, i64) {
         let Ok(st) = self.state.read() else {
             return (Vec::new(), 0);
         };
@@ -234,7 +222,11 @@ impl WatchCache {
     pub fn snapshot_and_subscribe(
         &self,
         prefix: &str,
-    ) -> (Vec<Arc<Value>>, i64, broadcast::Receiver<Arc<CacheEvent>>) {
+    ) -> (
+        Vec<Arc<CachedObject>>,
+        i64,
+        broadcast::Receiver<Arc<CacheEvent>>,
+    ) {
         let Ok(st) = self.state.read() else {
             return (Vec::new(), 0, self.events.subscribe());
         };
@@ -293,12 +285,12 @@ mod tests {
         assert_eq!(seen, [(EventType::Added, r3), (EventType::Deleted, r4)]);
         let (items, rev) = cache.list("/registry/configmaps/d/", None);
         assert_eq!(rev, r4);
-        let names: Vec<&str> = items
-            .iter()
-            .map(|(_, v)| v["metadata"]["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> = items.iter().map(|(_, v)| v.name()).collect();
         assert_eq!(names, ["b", "c"]);
-        assert_eq!(items[0].1["metadata"]["resourceVersion"], r2.to_string());
+        assert_eq!(
+            items[0].1.value()["metadata"]["resourceVersion"],
+            r2.to_string()
+        );
         // Live events follow the replay.
         let mut live = sub.live;
         store

@@ -3,7 +3,6 @@
 
 use rkube_api::ResourceInfo;
 use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// (core/v1 field, events.k8s.io/v1 field) pairs; everything else keeps its name.
 const EVENT_FIELDS: &[(&str, &str)] = &[
@@ -44,9 +43,9 @@ fn rename(obj: &Value, api_version: &str, to_new: bool) -> Value {
 }
 
 /// The stored object as `res` serves it.
-pub fn to_view(res: &ResourceInfo, stored: Arc<Value>) -> Arc<Value> {
+pub fn to_view(res: &ResourceInfo, stored: Value) -> Value {
     if is_new_event(res) {
-        Arc::new(rename(&stored, "events.k8s.io/v1", true))
+        rename(&stored, "events.k8s.io/v1", true)
     } else {
         stored
     }
@@ -71,13 +70,13 @@ mod tests {
         let new = rkube_api::find_resource("events.k8s.io", "v1", "events").unwrap();
         let core = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
             "involvedObject": {"kind": "Pod", "name": "p"}, "message": "hi", "reason": "Started", "count": 2});
-        let view = to_view(new, Arc::new(core.clone()));
+        let view = to_view(new, core.clone());
         assert_eq!(view["apiVersion"], "events.k8s.io/v1");
         assert_eq!(view["regarding"]["name"], "p");
         assert_eq!(view["note"], "hi");
         assert_eq!(view["deprecatedCount"], 2);
         assert_eq!(to_storage(new, &view), core);
         let pods = rkube_api::find_resource("", "v1", "pods").unwrap();
-        assert_eq!(*to_view(pods, Arc::new(core.clone())), core);
+        assert_eq!(to_view(pods, core.clone()), core);
     }
 }

@@ -224,9 +224,9 @@ async fn dispatch(
         },
         (None, Some(name)) => match *method {
             Method::GET if flag(q, "watch") => watch_response(api, t, q, shape),
-            Method::GET => Ok(json_value(
+            Method::GET => Ok(json_response(
                 StatusCode::OK,
-                &read::get(api, t, name, q, shape).await?,
+                read::get(api, t, name, q, shape).await?,
             )),
             Method::PUT => Ok(written(
                 write::update(api, t, name, Part::Main, q, ct, body).await?,
@@ -251,9 +251,9 @@ async fn dispatch(
             _ => Err(ApiError::method_not_allowed()),
         },
         (Some("status"), Some(name)) => match *method {
-            Method::GET => Ok(json_value(
+            Method::GET => Ok(json_response(
                 StatusCode::OK,
-                &read::get(api, t, name, q, shape).await?,
+                read::get(api, t, name, q, shape).await?,
             )),
             Method::PUT => Ok(written(
                 write::update(api, t, name, Part::Status, q, ct, body).await?,
@@ -298,7 +298,7 @@ async fn dispatch(
                 .pointer("/spec/finalizers")
                 .cloned()
                 .unwrap_or(Value::Array(vec![]));
-            let obj = write::guaranteed_update(api, t, name, Part::Main, q, |old| {
+            let obj = write::guaranteed_update(api, t, name, Part::Server, q, |old| {
                 let mut o = old.clone();
                 o["spec"]["finalizers"] = finalizers.clone();
                 Ok(o)
@@ -353,14 +353,8 @@ async fn delete_collection(
         .list(&res.key_prefix(t.namespace.as_deref()), None);
     let mut items = Vec::new();
     for (_, obj) in objects.iter().filter(|(_, o)| filter.matches(o)) {
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let name = obj.name();
+        let ns = Some(obj.namespace().to_string()).filter(|n| !n.is_empty());
         let it = Target {
             namespace: ns,
             name: Some(name.to_string()),

@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod cached;
 pub mod convert;
 pub mod discovery;
 pub mod handler;

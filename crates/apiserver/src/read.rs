@@ -1,6 +1,6 @@
 //! GET of one object and of collections, as objects, Tables or metadata only.
 
-use crate::lifecycle::str_at;
+use crate::cached::CachedObject;
 use crate::request::{Query, Shape, Target};
 use crate::state::Api;
 use crate::status::{ApiError, ApiResult};
@@ -31,8 +31,12 @@ impl Filter {
         Ok(Self { labels, fields })
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
-        self.labels.matches_object(obj) && self.fields.matches(obj)
+    pub fn matches(&self, obj: &CachedObject) -> bool {
+        self.labels.matches_with(|k| obj.label(k)) && self.fields.matches_with(|f| obj.field(f))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
     }
 }
 
@@ -102,15 +106,19 @@ pub fn shape_object(res: &ResourceInfo, obj: &Value, shape: Shape, q: &Query) ->
     }
 }
 
-pub async fn get(api: &Api, t: &Target, name: &str, q: &Query, shape: Shape) -> ApiResult<Value> {
+/// One object's response body: the cached bytes as they are when nothing needs changing.
+pub async fn get(api: &Api, t: &Target, name: &str, q: &Query, shape: Shape) -> ApiResult<Vec<u8>> {
     let res = t.resource;
     let key = res.key(t.namespace.as_deref(), name);
     let obj = api
         .current(&key)
         .await
-        .map(|o| crate::convert::to_view(res, o))
         .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
-    Ok(shape_object(res, &obj, shape, q))
+    if shape == Shape::Object && !crate::convert::needs_conversion(res) {
+        return Ok(obj.bytes.to_vec());
+    }
+    let view = crate::convert::to_view(res, obj.value());
+    serde_json::to_vec(&shape_object(res, &view, shape, q)).map_err(ApiError::internal)
 }
 
 /// A list response serialised straight from the cached objects.
@@ -137,12 +145,9 @@ pub async fn list(api: &Api, t: &Target, q: &Query, shape: Shape) -> ApiResult<V
         None => (None, None),
     };
     let prefix = res.key_prefix(t.namespace.as_deref());
-    let (mut objects, cache_rev) = api.cache.list(&prefix, start.as_deref());
-    for (_, obj) in objects.iter_mut() {
-        *obj = crate::convert::to_view(res, obj.clone());
-    }
+    let (objects, cache_rev) = api.cache.list(&prefix, start.as_deref());
     let rev = token_rev.unwrap_or(cache_rev);
-    let mut selected: Vec<&Arc<Value>> = Vec::new();
+    let mut selected: Vec<&Arc<CachedObject>> = Vec::new();
     let mut next = None;
     let mut remaining = 0usize;
     for (key, obj) in &objects {
@@ -150,64 +155,70 @@ pub async fn list(api: &Api, t: &Target, q: &Query, shape: Shape) -> ApiResult<V
             continue;
         }
         if limit > 0 && selected.len() == limit {
-            if next.is_none() {
-                next = selected.last().map(|o| {
-                    let ns = str_at(o, "/metadata/namespace");
-                    res.key(
-                        Some(ns).filter(|n| !n.is_empty()),
-                        str_at(o, "/metadata/name"),
-                    )
-                });
-            }
             remaining += 1;
             continue;
         }
-        let _ = key;
+        if limit > 0 && selected.len() + 1 == limit {
+            next = Some(key.clone());
+        }
         selected.push(obj);
     }
     let mut meta = json!({"resourceVersion": rev.to_string()});
-    if let Some(next) = &next {
-        meta["continue"] = Value::String(encode_continue(rev, next));
-        meta["remainingItemCount"] = json!(remaining);
+    if remaining > 0 {
+        if let Some(next) = &next {
+            meta["continue"] = Value::String(encode_continue(rev, next));
+            if filter.is_empty() {
+                meta["remainingItemCount"] = json!(remaining);
+            }
+        }
     }
-    match shape {
-        Shape::Table => {
-            let objs: Vec<&Value> = selected.iter().map(|o| o.as_ref()).collect();
+    let raw = shape == Shape::Object && !crate::convert::needs_conversion(res);
+    if !raw {
+        let views: Vec<Value> = selected
+            .iter()
+            .map(|o| crate::convert::to_view(res, o.value()))
+            .collect();
+        if shape == Shape::Table {
+            let objs: Vec<&Value> = views.iter().collect();
             let mut t = table(res, &objs, q, true);
             t["metadata"] = meta;
-            serde_json::to_vec(&t).map_err(ApiError::internal)
+            return serde_json::to_vec(&t).map_err(ApiError::internal);
         }
-        Shape::Object | Shape::PartialMetadata => {
-            let (kind, api_version) = if shape == Shape::Object {
-                (res.list_kind(), res.api_version())
-            } else {
-                (
-                    "PartialObjectMetadataList".to_string(),
-                    "meta.k8s.io/v1".to_string(),
-                )
-            };
-            let mut out = Vec::with_capacity(256 + selected.len() * 512);
-            out.extend_from_slice(
-                format!("{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":")
-                    .as_bytes(),
-            );
-            serde_json::to_writer(&mut out, &meta).map_err(ApiError::internal)?;
-            out.extend_from_slice(b",\"items\":[");
-            for (i, obj) in selected.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                if shape == Shape::Object {
-                    serde_json::to_writer(&mut out, obj.as_ref())
-                } else {
-                    serde_json::to_writer(&mut out, &partial_metadata(obj))
-                }
-                .map_err(ApiError::internal)?;
-            }
-            out.extend_from_slice(b"]}");
-            Ok(out)
-        }
+        let (kind, api_version) = match shape {
+            Shape::PartialMetadata => (
+                "PartialObjectMetadataList".to_string(),
+                "meta.k8s.io/v1".to_string(),
+            ),
+            _ => (res.list_kind(), res.api_version()),
+        };
+        let items: Vec<Value> = match shape {
+            Shape::PartialMetadata => views.iter().map(partial_metadata).collect(),
+            _ => views,
+        };
+        let list =
+            json!({"kind": kind, "apiVersion": api_version, "metadata": meta, "items": items});
+        return serde_json::to_vec(&list).map_err(ApiError::internal);
     }
+    let size: usize = selected.iter().map(|o| o.bytes.len() + 1).sum();
+    let mut out = Vec::with_capacity(256 + size);
+    out.extend_from_slice(
+        format!(
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":",
+            res.list_kind(),
+            res.api_version()
+        )
+        .as_bytes(),
+    );
+    serde_json::to_writer(&mut out, &meta).map_err(ApiError::internal)?;
+    out.extend_from_slice(b",\"items\":[");
+    for (i, obj) in selected.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&obj.bytes);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 #[cfg(test)]

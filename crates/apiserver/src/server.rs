@@ -166,7 +166,6 @@ impl Server {
     }
 
     pub async fn serve(self) -> Result<(), ServerError> {
-        tokio::spawn(namespaces::finalize_loop(self.api.clone()));
         tokio::spawn(compact_loop(self.api.clone()));
         loop {
             let (tcp, _) = match self.listener.accept().await {

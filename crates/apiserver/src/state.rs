@@ -3,7 +3,9 @@
 use crate::alloc::Ranges;
 use crate::auth::TokenFile;
 use crate::cache::WatchCache;
+use crate::cached::CachedObject;
 use crate::status::{ApiError, ApiResult};
+use rkube_api::ResourceInfo;
 use rkube_store::Store;
 use serde_json::Value;
 use std::sync::Arc;
@@ -37,9 +39,15 @@ impl Api {
         }
     }
 
-    pub async fn current(&self, key: &str) -> Option<Arc<Value>> {
+    pub async fn current(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.sync().await;
         self.cache.get(key)
+    }
+
+    /// The current object at `key` as `res` serves it.
+    pub async fn current_value(&self, res: &ResourceInfo, key: &str) -> Option<Value> {
+        let obj = self.current(key).await?;
+        Some(crate::convert::to_view(res, obj.value()))
     }
 
     /// The object's revision from its resourceVersion.

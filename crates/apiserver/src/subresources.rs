@@ -68,7 +68,7 @@ fn selector_text(sel: &Value) -> String {
 pub async fn get_scale(api: &Api, t: &Target, name: &str) -> ApiResult<Value> {
     let res = t.resource;
     let parent = api
-        .current(&res.key(t.namespace.as_deref(), name))
+        .current_value(res, &res.key(t.namespace.as_deref(), name))
         .await
         .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
     Ok(scale_of(&parent))
@@ -164,7 +164,7 @@ pub async fn bind(
         subresource: None,
         rest: String::new(),
     };
-    write::guaranteed_update(api, &pt, &pod_name, Part::Main, q, |old| {
+    write::guaranteed_update(api, &pt, &pod_name, Part::Server, q, |old| {
         if old.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(ApiError::conflict(
                 "",

@@ -2,7 +2,8 @@
 //! watcher, as objects or Table rows, with bookmarks and 410 for history we no longer hold.
 
 use crate::cache::{CacheEvent, EventType};
-use crate::convert::to_view;
+use crate::cached::CachedObject;
+use crate::convert::{needs_conversion, to_view};
 use crate::read::{partial_metadata, table, Filter};
 use crate::request::{flag, Query, Shape, Target};
 use crate::state::Api;
@@ -27,14 +28,23 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn frame(&mut self, kind: &str, obj: &Value) -> Bytes {
+    /// Whether this watcher receives objects exactly as cached.
+    fn raw(&self) -> bool {
+        self.shape == Shape::Object && !needs_conversion(self.res)
+    }
+
+    fn frame(&mut self, kind: &str, obj: &CachedObject) -> Bytes {
+        if self.raw() {
+            return encode_raw(kind, &obj.bytes);
+        }
+        let view = to_view(self.res, obj.value());
         let object = match self.shape {
-            Shape::Object => return encode(kind, obj),
-            Shape::PartialMetadata => partial_metadata(obj),
+            Shape::Object => view,
+            Shape::PartialMetadata => partial_metadata(&view),
             Shape::Table => {
-                let mut t = table(self.res, &[obj], &self.query, !self.sent_columns);
+                let mut t = table(self.res, &[&view], &self.query, !self.sent_columns);
                 self.sent_columns = true;
-                t["metadata"]["resourceVersion"] = obj
+                t["metadata"]["resourceVersion"] = view
                     .pointer("/metadata/resourceVersion")
                     .cloned()
                     .unwrap_or(Value::Null);
@@ -46,16 +56,15 @@ impl Watcher {
 
     /// The event as this watcher sees it: an object entering or leaving the selector's
     /// view is an ADDED or DELETED here.
-    fn view(&self, ev: &CacheEvent) -> Option<(EventType, Arc<Value>)> {
+    fn view<'e>(&self, ev: &'e CacheEvent) -> Option<(EventType, &'e Arc<CachedObject>)> {
         if !ev.key.starts_with(&self.prefix) {
             return None;
         }
-        let object = to_view(self.res, ev.object.clone());
-        let prev = ev.prev.clone().map(|p| to_view(self.res, p));
-        let now = ev.kind != EventType::Deleted && self.filter.matches(&object);
+        let object = &ev.object;
+        let now = ev.kind != EventType::Deleted && self.filter.matches(object);
         let before = match ev.kind {
-            EventType::Deleted => self.filter.matches(&object),
-            _ => prev.as_ref().is_some_and(|p| self.filter.matches(p)),
+            EventType::Deleted => self.filter.matches(object),
+            _ => ev.prev.as_ref().is_some_and(|p| self.filter.matches(p)),
         };
         match (before, now) {
             (true, true) => Some((ev.kind, object)),
@@ -75,6 +84,17 @@ impl Watcher {
             &json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta}),
         )
     }
+}
+
+/// A watch frame around an object's JSON bytes, without re-encoding them.
+fn encode_raw(kind: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 fn encode(kind: &str, object: &Value) -> Bytes {
@@ -121,7 +141,6 @@ pub fn start(
     let (mut live, mut last_rev) = if rv.is_empty() || rv == "0" || initial {
         let (objects, rev, live) = api.cache.snapshot_and_subscribe(&w.prefix);
         for obj in objects {
-            let obj = to_view(res, obj);
             if w.filter.matches(&obj) {
                 first.push(w.frame("ADDED", &obj));
             }
@@ -140,7 +159,7 @@ pub fn start(
                 for ev in &sub.replay {
                     last = ev.revision;
                     if let Some((kind, obj)) = w.view(ev) {
-                        first.push(w.frame(kind.as_str(), &obj));
+                        first.push(w.frame(kind.as_str(), obj));
                     }
                 }
                 (sub.live, last)
@@ -179,10 +198,10 @@ pub fn start(
                         }
                         last_rev = ev.revision;
                         if let Some((kind, obj)) = w.view(&ev) {
-                            let frame = if kind == ev.kind && Arc::ptr_eq(&obj, &ev.object) && w.shape == Shape::Object {
-                                ev.frame.get_or_init(|| encode(kind.as_str(), &obj)).clone()
+                            let frame = if kind == ev.kind && w.raw() {
+                                ev.frame.get_or_init(|| encode_raw(kind.as_str(), &obj.bytes)).clone()
                             } else {
-                                w.frame(kind.as_str(), &obj)
+                                w.frame(kind.as_str(), obj)
                             };
                             if tx.send(frame).await.is_err() {
                                 return;

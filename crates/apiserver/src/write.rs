@@ -13,7 +13,6 @@ use crate::status::{ApiError, ApiResult};
 use rkube_api::ResourceInfo;
 use rkube_store::StoreError;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// How many times a read-modify-write retries after losing a race.
 const RETRIES: usize = 8;
@@ -77,7 +76,7 @@ async fn check_namespace(api: &Api, res: &ResourceInfo, ns: Option<&str>) -> Api
     let Some(obj) = api.current(&key).await else {
         return Err(ApiError::not_found("", "namespaces", ns));
     };
-    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+    if obj.is_deleting() {
         return Err(ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
             res.qualified_name(),
@@ -90,12 +89,12 @@ async fn check_namespace(api: &Api, res: &ResourceInfo, ns: Option<&str>) -> Api
 
 fn taken_by_others(api: &Api, except_key: &str) -> Taken {
     let (services, _) = api.cache.list("/registry/services/", None);
-    Taken::from_services(
-        services
-            .iter()
-            .filter(|(k, _)| k != except_key)
-            .map(|(_, v)| v.as_ref()),
-    )
+    let values: Vec<Value> = services
+        .iter()
+        .filter(|(k, _)| k != except_key)
+        .map(|(_, v)| v.value())
+        .collect();
+    Taken::from_services(values.iter())
 }
 
 /// Fills namespace from the URL, refusing a body that names another.
@@ -222,6 +221,9 @@ pub async fn create_object(
 pub enum Part {
     Main,
     Status,
+    /// A change the server itself makes to the stored object (binding a pod, dropping a
+    /// namespace finalizer): no defaulting, no update validation.
+    Server,
 }
 
 /// Turns a client's new version of `old` into what gets stored, or an error.
@@ -234,8 +236,10 @@ fn prepare(api: &Api, t: &Target, part: Part, old: &Value, mut new: Value) -> Ap
             name_of(&new)
         )));
     }
-    if part == Part::Status {
-        return Ok(prepare_status_update(&new, old));
+    match part {
+        Part::Status => return Ok(prepare_status_update(&new, old)),
+        Part::Server => return Ok(new),
+        Part::Main => {}
     }
     rkube_validation::apply_defaults(res.group, res.plural, &mut new);
     rkube_validation::prepare_update(res.group, res.plural, &mut new, old);
@@ -319,11 +323,10 @@ async fn store_update(
     }
 }
 
-async fn load(api: &Api, t: &Target, name: &str) -> ApiResult<Arc<Value>> {
+async fn load(api: &Api, t: &Target, name: &str) -> ApiResult<Value> {
     let res = t.resource;
-    api.current(&res.key(t.namespace.as_deref(), name))
+    api.current_value(res, &res.key(t.namespace.as_deref(), name))
         .await
-        .map(|o| crate::convert::to_view(res, o))
         .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))
 }
 
@@ -566,7 +569,7 @@ pub async fn delete(
             if dry_run(q) {
                 return Ok(pending);
             }
-            if pending == *old {
+            if pending == old {
                 return Ok(pending);
             }
             match store_update(api, t, q, &old, pending).await? {
@@ -575,11 +578,11 @@ pub async fn delete(
             }
         }
         if dry_run(q) {
-            return Ok((*old).clone());
+            return Ok(old);
         }
         match api.store.delete(&key, Some(Api::revision_of(&old)?)).await {
             Ok(kv) => {
-                let mut obj = (*old).clone();
+                let mut obj = old;
                 set_resource_version(&mut obj, kv.mod_revision);
                 return Ok(obj);
             }

@@ -15,12 +15,16 @@ pub enum EventType {
     Warning,
 }
 
+/// (object uid, reason, message).
+type SeenKey = (String, String, String);
+/// (event namespace, event name, count).
+type SeenEvent = (String, String, i32);
+
 pub struct Recorder {
     client: Client,
     component: String,
     host: Option<String>,
-    /// (object uid, reason, message) → (event namespace, event name, count).
-    seen: Mutex<HashMap<(String, String, String), (String, String, i32)>>,
+    seen: Mutex<HashMap<SeenKey, SeenEvent>>,
 }
 
 fn now() -> k8s_openapi::jiff::Timestamp {

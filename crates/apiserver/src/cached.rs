@@ -1,0 +1,106 @@
+//! An object as the watch cache holds it: its JSON bytes (resourceVersion included) plus
+//! the few values selectors ask for. Lists and watches send the bytes as they are; the
+//! rare reader that needs the tree parses it.
+
+use bytes::Bytes;
+use rkube_api::selectors::{field_value, index_fields};
+use serde_json::Value;
+
+#[derive(Debug)]
+pub struct CachedObject {
+    pub bytes: Bytes,
+    pub revision: i64,
+    labels: Box<[(Box<str>, Box<str>)]>,
+    fields: Box<[(&'static str, Box<str>)]>,
+    deleting: bool,
+}
+
+/// `/registry/<plural>/...` → plural.
+fn plural_of(key: &str) -> &str {
+    key.trim_start_matches("/registry/")
+        .split('/')
+        .next()
+        .unwrap_or("")
+}
+
+impl CachedObject {
+    /// Builds the cached form of a stored object at `revision`.
+    pub fn from_stored(key: &str, stored: &[u8], revision: i64) -> Option<Self> {
+        let mut v: Value = serde_json::from_slice(stored).ok()?;
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert(
+                "resourceVersion".into(),
+                Value::String(revision.to_string()),
+            );
+        }
+        let labels = v
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fields = index_fields(plural_of(key))
+            .into_iter()
+            .map(|f| (f, field_value(&v, f).into_boxed_str()))
+            .collect();
+        let deleting = v.pointer("/metadata/deletionTimestamp").is_some();
+        Some(Self {
+            bytes: Bytes::from(serde_json::to_vec(&v).ok()?),
+            revision,
+            labels,
+            fields,
+            deleting,
+        })
+    }
+
+    /// The object as a JSON tree.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| &**v)
+    }
+
+    pub fn name(&self) -> &str {
+        self.field("metadata.name").unwrap_or("")
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.field("metadata.namespace").unwrap_or("")
+    }
+
+    pub fn is_deleting(&self) -> bool {
+        self.deleting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_labels_and_fields() {
+        let stored = br#"{"kind":"Pod","metadata":{"name":"p","namespace":"d","labels":{"app":"web"}},"spec":{"nodeName":"n1"},"status":{"phase":"Running"}}"#;
+        let o = CachedObject::from_stored("/registry/pods/d/p", stored, 42).unwrap();
+        assert_eq!(o.label("app"), Some("web"));
+        assert_eq!(o.field("spec.nodeName"), Some("n1"));
+        assert_eq!(o.field("status.phase"), Some("Running"));
+        assert_eq!((o.name(), o.namespace()), ("p", "d"));
+        assert_eq!(o.value()["metadata"]["resourceVersion"], "42");
+        assert!(!o.is_deleting());
+    }
+}

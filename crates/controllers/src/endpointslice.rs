@@ -1,8 +1,0 @@
-//! The endpointslice controller (not written yet: this placeholder returns at once).
-
-use crate::{Context, Result};
-use std::sync::Arc;
-
-pub async fn run(_ctx: Arc<Context>) -> Result<()> {
-    Ok(())
-}
