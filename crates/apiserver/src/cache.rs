@@ -205,12 +205,9 @@ impl WatchCache {
                 oldest: st.oldest,
             });
         }
-        let replay = st
-            .history
-            .iter()
-            .filter(|e| e.revision > after)
-            .cloned()
-            .collect();
+        // History is in revision order: start at the first event after `after`.
+        let start = st.history.partition_point(|e| e.revision <= after);
+        let replay = st.history.range(start..).cloned().collect();
         Ok(Subscription {
             replay,
             live: self.events.subscribe(),
