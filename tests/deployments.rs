@@ -5,7 +5,7 @@
 mod common;
 
 use common::{eventually, json, Cluster};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ struct FakeKubelet {
     handle: Option<JoinHandle<()>>,
 }
 
-fn curl(port: u16, pki: &PathBuf, method: &str, path: &str, body: Option<&str>) -> String {
+fn curl(port: u16, pki: &Path, method: &str, path: &str, body: Option<&str>) -> String {
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "-X", method, "--cacert"])
         .arg(pki.join("ca.crt"))

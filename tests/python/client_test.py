@@ -66,6 +66,27 @@ def expect_api_error(status, fn, *args, reason=None, **kwargs):
     raise CheckFailed("%s: expected ApiException %d, call succeeded" % (fn.__name__, status))
 
 
+def with_conflict_retry(fn, attempts=20):
+    """Runs a read-modify-write `fn` again when the server answers 409 Conflict."""
+    for _ in range(attempts - 1):
+        try:
+            return fn()
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        except CheckFailed as e:
+            if "got 409" not in str(e):
+                raise
+        time.sleep(0.1)
+    return fn()
+
+
+def replace_scale(apps, replicas):
+    s = apps.read_namespaced_deployment_scale("web", NS)
+    s.spec.replicas = replicas
+    return apps.replace_namespaced_deployment_scale("web", NS, s)
+
+
 def wire(obj):
     """Model -> JSON-form dict (camelCase keys) without nulls, for use as a request body."""
     def strip(v):
@@ -579,20 +600,26 @@ def test_deployment(apps):
     check(s.status.selector == "app=web", "scale status.selector: %r" % s.status.selector)
     d2 = apps.read_namespaced_deployment("web", NS)
     check(d2.spec.replicas == 3, "deployment spec.replicas follows scale: %s" % d2.spec.replicas)
-    s.spec.replicas = 2
-    s2 = apps.replace_namespaced_deployment_scale("web", NS, s)
+    # Controllers write the deployment's status concurrently: re-read on conflict, as a
+    # real client does.
+    s2 = with_conflict_retry(lambda: replace_scale(apps, 2))
     check(s2.spec.replicas == 2, "replace scale: %s" % s2.spec.replicas)
     ok("deployment scale subresource (patch/read/replace)")
 
-    cur = apps.read_namespaced_deployment("web", NS)
-    body = wire(cur)
-    body["spec"]["paused"] = True
-    r = apps.replace_namespaced_deployment("web", NS, body)
+    def pause():
+        body = wire(apps.read_namespaced_deployment("web", NS))
+        body["spec"]["paused"] = True
+        return apps.replace_namespaced_deployment("web", NS, body)
+    r = with_conflict_retry(pause)
     check(r.spec.paused is True, "deployment replace sets paused")
-    body["spec"]["selector"] = {"matchLabels": {"app": "other"}}
-    body["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
-    body["metadata"]["resourceVersion"] = r.metadata.resource_version
-    expect_api_error(422, apps.replace_namespaced_deployment, "web", NS, body, reason="Invalid")
+
+    def change_selector():
+        body = wire(apps.read_namespaced_deployment("web", NS))
+        body["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+        body["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
+        return expect_api_error(422, apps.replace_namespaced_deployment, "web", NS, body,
+                                reason="Invalid")
+    with_conflict_retry(change_selector)
     ok("deployment replace (selector immutable -> 422)")
 
     apps.delete_namespaced_deployment("web", NS)
