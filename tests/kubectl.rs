@@ -190,6 +190,13 @@ fn bootcamp_objects(v: &str) {
     ]);
     assert_eq!(names, "api\nweb\n");
 
+    // `get -o yaml` output (a `kind: List`) goes back in through apply and create.
+    let listed = k(&["get", "configmaps", "-o", "yaml"]);
+    let list_file = write_file(&dir, "list.yaml", &listed);
+    k(&["apply", "-f", list_file.to_str().unwrap()]);
+    let one = write_file(&dir, "one.json", r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"from-list"}}]}"#);
+    assert!(k(&["create", "-f", one.to_str().unwrap()]).contains("configmap/from-list created"));
+
     // Server-side apply creates, then updates.
     let ssa = write_file(
         &dir,

@@ -21,6 +21,20 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use std::sync::Arc;
 
+/// A gnostic `openapi_v2.Document` with `swagger: "2.0"` and an `info` block only.
+fn openapi_v2_stub() -> Vec<u8> {
+    fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag, bytes.len() as u8];
+        out.extend_from_slice(bytes);
+        out
+    }
+    let mut info = field(0x0a, b"Kubernetes");
+    info.extend(field(0x12, b"v1.33.0"));
+    let mut doc = field(0x0a, b"2.0");
+    doc.extend(field(0x12, &info));
+    doc
+}
+
 fn json_response(code: StatusCode, body: Vec<u8>) -> Response {
     (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -120,6 +134,21 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
                 discovery::api_group_list()
             };
             return Ok(json_value(StatusCode::OK, &doc));
+        }
+        // kubectl falls back to OpenAPI v2 (protobuf only) for what v3 does not cover,
+        // such as `kind: List` files. A document without definitions makes it skip
+        // client-side validation for those, as it does for kinds a server lacks; the server
+        // still validates every object it receives.
+        "/openapi/v2" => {
+            return Ok((
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )],
+                openapi_v2_stub(),
+            )
+                .into_response());
         }
         "/openapi/v3" => {
             return Ok(json_response(
