@@ -194,7 +194,11 @@ fn bootcamp_objects(v: &str) {
     let listed = k(&["get", "configmaps", "-o", "yaml"]);
     let list_file = write_file(&dir, "list.yaml", &listed);
     k(&["apply", "-f", list_file.to_str().unwrap()]);
-    let one = write_file(&dir, "one.json", r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"from-list"}}]}"#);
+    let one = write_file(
+        &dir,
+        "one.json",
+        r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"from-list"}}]}"#,
+    );
     assert!(k(&["create", "-f", one.to_str().unwrap()]).contains("configmap/from-list created"));
 
     // Server-side apply creates, then updates.
