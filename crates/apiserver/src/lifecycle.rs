@@ -80,6 +80,17 @@ fn pod_qos(pod: &Value) -> &'static str {
     }
 }
 
+/// A kind's zero status as Go serialises it.
+fn empty_status(res: &ResourceInfo) -> Value {
+    match (res.group, res.plural) {
+        ("apps", "replicasets") | ("", "replicationcontrollers") => json!({"replicas": 0}),
+        ("apps", "statefulsets") => json!({"replicas": 0, "availableReplicas": 0}),
+        ("apps", "daemonsets") => json!({"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                                         "desiredNumberScheduled": 0, "numberReady": 0}),
+        _ => json!({}),
+    }
+}
+
 /// Server-owned fields of a new object.
 pub fn prepare_create(res: &ResourceInfo, obj: &mut Value) {
     let Some(meta) = meta_mut(obj) else { return };
@@ -109,11 +120,9 @@ pub fn prepare_create(res: &ResourceInfo, obj: &mut Value) {
         ("", "namespaces") => obj["status"] = json!({"phase": "Active"}),
         ("", "services") => obj["status"] = json!({"loadBalancer": {}}),
         ("", "nodes") => {}
-        _ if has_status_subresource(res) => {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
-        }
+        // A new object's status starts empty, serialised as upstream's zero value: the
+        // fields without omitempty are present (typed clients require them).
+        _ if has_status_subresource(res) => obj["status"] = empty_status(res),
         _ => {}
     }
 }
@@ -205,7 +214,7 @@ mod tests {
         let mut d = json!({"metadata": {"name": "d", "resourceVersion": "5"}, "spec": {"replicas": 1}, "status": {"replicas": 9}});
         prepare_create(deploy, &mut d);
         assert_eq!(d["metadata"]["generation"], 1);
-        assert!(d.get("status").is_none());
+        assert_eq!(d["status"], json!({}));
         assert!(d["metadata"].get("resourceVersion").is_none());
         let old = json!({"metadata": {"name": "d", "uid": "u", "generation": 1}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
         let mut same = json!({"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 1}, "status": {"replicas": 7}});

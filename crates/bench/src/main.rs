@@ -2,11 +2,17 @@
 //! delivery figures for the rkube API server, printed and written to docs/benchmarks.md.
 
 mod client;
+mod cp_common;
+mod cp_scale;
+mod cp_sched;
 mod error;
 mod load;
+mod objects;
 mod phases;
+mod podwatch;
 mod report;
 mod server;
+mod sideload;
 mod stats;
 mod store_bench;
 mod watch;
@@ -27,6 +33,12 @@ enum Phase {
     Watch,
     /// SqliteStore in-process and raw fdatasync.
     Store,
+    /// Scheduling throughput (scheduler_perf SchedulingBasic shape) on plain Nodes.
+    Sched,
+    /// A 1,000-replica Deployment to fully Running on simulated nodes.
+    Deploy,
+    /// RSS and API latency with 5,000 simulated nodes and pods towards 150,000.
+    Scale,
 }
 
 #[derive(Parser)]
@@ -53,6 +65,30 @@ struct Args {
     /// Events per watch round.
     #[arg(long, default_value_t = 200)]
     watch_events: usize,
+    /// Nodes for the sched and scale phases.
+    #[arg(long, default_value_t = 5000)]
+    nodes: usize,
+    /// Pods per sched batch (streamed, then as a backlog).
+    #[arg(long, default_value_t = 10_000)]
+    pods: usize,
+    /// Pods of the large streamed sched batch (0 skips it).
+    #[arg(long, default_value_t = 50_000)]
+    large_pods: usize,
+    /// Connections creating nodes and pods in the control-plane phases.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Simulated nodes for the deploy phase.
+    #[arg(long, default_value_t = 100)]
+    deploy_nodes: usize,
+    /// Replicas of the deploy phase's Deployment.
+    #[arg(long, default_value_t = 1000)]
+    deploy_replicas: u32,
+    /// Pods the scale phase aims for.
+    #[arg(long, default_value_t = 150_000)]
+    scale_pods: usize,
+    /// Time bound of the whole scale phase, in minutes.
+    #[arg(long, default_value_t = 10)]
+    scale_minutes: u64,
 }
 
 fn shell_words(args: impl Iterator<Item = String>) -> String {
@@ -113,6 +149,16 @@ async fn run(args: &Args, ctx: &mut Ctx) -> error::Result<()> {
     if args.only.contains(&Phase::Store) {
         phases::store(ctx).await?;
     }
+    ctx.control_plane = true;
+    if args.only.contains(&Phase::Sched) {
+        cp_sched::sched(ctx).await?;
+    }
+    if args.only.contains(&Phase::Deploy) {
+        cp_scale::deploy(ctx).await?;
+    }
+    if args.only.contains(&Phase::Scale) {
+        cp_scale::scale(ctx).await?;
+    }
     Ok(())
 }
 
@@ -138,6 +184,16 @@ async fn main() -> std::process::ExitCode {
         objects: args.objects,
         watch_events: args.watch_events,
         figures: Vec::new(),
+        cp_figures: Vec::new(),
+        control_plane: false,
+        nodes: args.nodes,
+        pods: args.pods,
+        large_pods: args.large_pods,
+        clients: args.clients,
+        deploy_nodes: args.deploy_nodes,
+        deploy_replicas: args.deploy_replicas,
+        scale_pods: args.scale_pods,
+        scale_minutes: args.scale_minutes,
     };
     println!(
         "machine: {} cores, {}, {} RAM, disk {}",
@@ -173,17 +229,27 @@ async fn main() -> std::process::ExitCode {
         eprintln!("rkube-bench: {e}");
     }
     if let Some(out) = &args.out {
-        let md = report::markdown(&report::Run {
-            date,
-            command,
-            machine: &machine,
-            figures: &ctx.figures,
-            sharing,
-            wall,
-        });
-        if let Err(e) = report::write_section(out, &md) {
-            eprintln!("rkube-bench: {e}");
-            return std::process::ExitCode::FAILURE;
+        // Only sections this run measured are rewritten, so `--only sched` keeps the
+        // API-server results and vice versa.
+        for (figures, markers) in [
+            (&ctx.figures, report::API),
+            (&ctx.cp_figures, report::CONTROL_PLANE),
+        ] {
+            if figures.is_empty() {
+                continue;
+            }
+            let md = report::markdown(&report::Run {
+                date: date.clone(),
+                command: command.clone(),
+                machine: &machine,
+                figures,
+                sharing: sharing.clone(),
+                wall,
+            });
+            if let Err(e) = report::write_section(out, &md, markers) {
+                eprintln!("rkube-bench: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
         }
         println!("wrote {}", out.display());
     }

@@ -19,6 +19,18 @@ pub struct Ctx {
     pub objects: usize,
     pub watch_events: usize,
     pub figures: Vec<Figure>,
+    /// Scheduler/controller figures, written to their own section of the docs.
+    pub cp_figures: Vec<Figure>,
+    /// While true, `record` files figures under the control-plane section.
+    pub control_plane: bool,
+    pub nodes: usize,
+    pub pods: usize,
+    pub large_pods: usize,
+    pub clients: usize,
+    pub deploy_nodes: usize,
+    pub deploy_replicas: u32,
+    pub scale_pods: usize,
+    pub scale_minutes: u64,
 }
 
 impl Ctx {
@@ -34,7 +46,11 @@ impl Ctx {
         }
         println!("    how: {}", figure.detail);
         println!("    command: {}", self.command);
-        self.figures.push(figure);
+        if self.control_plane {
+            self.cp_figures.push(figure);
+        } else {
+            self.figures.push(figure);
+        }
     }
 }
 

@@ -7,6 +7,24 @@ use std::time::Duration;
 pub const BEGIN: &str = "<!-- rkube-bench:begin (generated; edit outside these markers) -->";
 pub const END: &str = "<!-- rkube-bench:end -->";
 
+/// A generated region of the docs file, between two marker comments.
+#[derive(Debug, Clone, Copy)]
+pub struct Markers {
+    pub begin: &'static str,
+    pub end: &'static str,
+}
+
+/// The API-server and store figures.
+pub const API: Markers = Markers {
+    begin: BEGIN,
+    end: END,
+};
+/// The scheduler / controllers / simulated-node figures.
+pub const CONTROL_PLANE: Markers = Markers {
+    begin: "<!-- rkube-bench:control-plane:begin (generated; edit outside these markers) -->",
+    end: "<!-- rkube-bench:control-plane:end -->",
+};
+
 /// One measured figure.
 #[derive(Debug, Clone)]
 pub struct Figure {
@@ -181,17 +199,22 @@ pub fn markdown(run: &Run) -> String {
 
 /// Replaces the generated section of `path` (or creates the file with it), keeping any
 /// hand-written text around the markers.
-pub fn write_section(path: &Path, body: &str) -> Result<()> {
+pub fn write_section(path: &Path, body: &str, markers: Markers) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let section = format!("{BEGIN}\n{body}{END}");
-    let new =
-        splice(&old, &section).unwrap_or_else(|| format!("# rkube benchmarks\n\n{section}\n{old}"));
+    let section = format!("{}\n{body}{}", markers.begin, markers.end);
+    let new = splice(&old, &section, markers).unwrap_or_else(|| {
+        if old.is_empty() {
+            format!("# rkube benchmarks\n\n{section}\n")
+        } else {
+            format!("{}\n\n{section}\n", old.trim_end())
+        }
+    });
     std::fs::write(path, new).map_err(|e| BenchError::io(path, e))
 }
 
-pub fn splice(old: &str, section: &str) -> Option<String> {
-    let start = old.find(BEGIN)?;
-    let end = old[start..].find(END)? + start + END.len();
+pub fn splice(old: &str, section: &str, markers: Markers) -> Option<String> {
+    let start = old.find(markers.begin)?;
+    let end = old[start..].find(markers.end)? + start + markers.end.len();
     Some(format!("{}{}{}", &old[..start], section, &old[end..]))
 }
 
@@ -202,9 +225,15 @@ mod tests {
     #[test]
     fn splice_keeps_text_around_markers() {
         let old = format!("intro\n{BEGIN}\nold numbers\n{END}\nnotes\n");
-        let new = splice(&old, &format!("{BEGIN}\nnew\n{END}")).unwrap();
+        let new = splice(&old, &format!("{BEGIN}\nnew\n{END}"), API).unwrap();
         assert_eq!(new, format!("intro\n{BEGIN}\nnew\n{END}\nnotes\n"));
-        assert!(splice("no markers", "x").is_none());
+        assert!(splice("no markers", "x", API).is_none());
+        // The two sections are independent: replacing one leaves the other alone.
+        let cp = CONTROL_PLANE;
+        let both = format!("{new}{}\nold cp\n{}\n", cp.begin, cp.end);
+        let replaced = splice(&both, &format!("{}\nnew cp\n{}", cp.begin, cp.end), cp).unwrap();
+        assert!(replaced.contains("new cp") && !replaced.contains("old cp"));
+        assert!(replaced.contains(&format!("{BEGIN}\nnew\n{END}")));
     }
 
     #[test]

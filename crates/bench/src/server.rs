@@ -33,6 +33,11 @@ pub fn parse_listen_line(line: &str) -> Option<SocketAddr> {
 impl ServerProc {
     /// Spawns `rkube server` on a fresh `data_dir` and waits until /readyz answers 200.
     pub async fn start(binary: &Path, data_dir: &Path) -> Result<Self> {
+        Self::start_with(binary, data_dir, &[]).await
+    }
+
+    /// Like [`ServerProc::start`] with extra server flags (e.g. `--disable-controllers`).
+    pub async fn start_with(binary: &Path, data_dir: &Path, extra: &[&str]) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| BenchError::io(data_dir, e))?;
         let log_path = data_dir.join("server.log");
         let log = std::fs::File::create(&log_path).map_err(|e| BenchError::io(&log_path, e))?;
@@ -43,6 +48,7 @@ impl ServerProc {
             .arg(data_dir)
             .arg("--bind-address")
             .arg("127.0.0.1:0")
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -101,6 +107,45 @@ impl ServerProc {
     /// CPU time (user + system) the server has used so far.
     pub fn cpu(&self) -> Result<Duration> {
         cpu_time(&format!("/proc/{}/stat", self.pid))
+    }
+}
+
+/// Another rkube process this benchmark started (scheduler, sim-nodes); killed by its
+/// own child handle only.
+pub struct Proc {
+    child: Child,
+    pub pid: u32,
+}
+
+impl Proc {
+    /// Spawns `binary args...`, stdout and stderr into `log`.
+    pub fn spawn(binary: &Path, args: &[String], log: &Path) -> Result<Self> {
+        let out = std::fs::File::create(log).map_err(|e| BenchError::io(log, e))?;
+        let err = out.try_clone().map_err(|e| BenchError::io(log, e))?;
+        let child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| BenchError::io(binary, e))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| BenchError::Server(format!("{} exited at once", binary.display())))?;
+        Ok(Self { child, pid })
+    }
+
+    pub fn rss_kib(&self) -> Result<u64> {
+        proc_status_kib(self.pid, "VmRSS")
+    }
+
+    pub fn cpu(&self) -> Result<Duration> {
+        cpu_time(&format!("/proc/{}/stat", self.pid))
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
     }
 }
 
