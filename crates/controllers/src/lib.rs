@@ -56,8 +56,29 @@ pub struct Context {
     pub recorder: rkube_client::events::Recorder,
 }
 
-/// Runs every controller until one fails.
+/// Runs every controller until one fails, once this instance holds the
+/// kube-controller-manager Lease.
 pub async fn run(client: kube::Client, options: Options) -> Result<()> {
+    let identity = format!(
+        "{}_{}",
+        std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim(),
+        uuid_like()
+    );
+    let mut leadership =
+        rkube_client::leader::acquire(client.clone(), "kube-controller-manager", &identity).await;
+    tokio::select! {
+        result = run_controllers(client, options) => result,
+        _ = leadership.lost() => Err(Error::Other("lost the kube-controller-manager lease".into())),
+    }
+}
+
+fn uuid_like() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+async fn run_controllers(client: kube::Client, options: Options) -> Result<()> {
     let ctx = Arc::new(Context {
         recorder: rkube_client::events::Recorder::new(client.clone(), "controller-manager", None),
         client,
