@@ -17,6 +17,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ "$mode" = test ]; then
+  # The images the nodes run are built from static binaries (images/README.md).
+  "$(dirname "$0")/../images/install-deps.sh"
   if ! python3 -c 'import kubernetes' 2>/dev/null; then
     python3 -m pip install -q kubernetes || python3 -m pip install -q --break-system-packages kubernetes
   fi
