@@ -41,6 +41,23 @@ pub fn sim_nodes(binary: &Path, dir: &Path, count: usize) -> Result<Proc> {
     )
 }
 
+/// Starts `rkube controller-manager` against the server in `dir`.
+pub fn controller_manager(binary: &Path, dir: &Path) -> Result<Proc> {
+    Proc::spawn(
+        binary,
+        &[
+            "controller-manager".into(),
+            "--kubeconfig".into(),
+            dir.join("controller-manager.kubeconfig")
+                .display()
+                .to_string(),
+            "--root-ca-file".into(),
+            dir.join("pki").join("ca.crt").display().to_string(),
+        ],
+        &dir.join("controller-manager.log"),
+    )
+}
+
 pub async fn create_namespace(tls: &Tls, name: &str) -> Result<()> {
     tls.connect()
         .await?
@@ -109,6 +126,11 @@ impl RssPeak {
             }
         });
         Self { peaks, task }
+    }
+
+    /// Peak KiB so far of the `i`-th pid.
+    pub fn current(&self, i: usize) -> u64 {
+        self.peaks.get(i).map_or(0, |p| p.load(Ordering::Relaxed))
     }
 
     /// Peak KiB per pid, in the order given to `start`.

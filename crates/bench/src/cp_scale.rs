@@ -100,11 +100,20 @@ async fn deploy_on(ctx: &mut Ctx, server: &ServerProc) -> Result<()> {
     Ok(())
 }
 
+fn peaks_now(peak: &RssPeak, i: usize) -> u64 {
+    peak.current(i)
+}
+
 /// 5,000 simulated nodes in their own process and pods towards `scale_pods`.
 pub async fn scale(ctx: &mut Ctx) -> Result<()> {
     let dir = ctx.work.join("scale");
     let _ = std::fs::remove_dir_all(&dir);
-    let server = ServerProc::start(&ctx.rkube, &dir).await?;
+    let extra: &[&str] = if ctx.split {
+        &["--disable-controllers"]
+    } else {
+        &[]
+    };
+    let server = ServerProc::start_with(&ctx.rkube, &dir, extra).await?;
     println!("scale: server pid {} on {}", server.pid, server.tls.addr);
     let result = scale_on(ctx, &server, &dir).await;
     server.stop().await;
@@ -117,6 +126,16 @@ async fn scale_on(ctx: &mut Ctx, server: &ServerProc, dir: &std::path::Path) -> 
     let phase_start = Instant::now();
     let tls = &server.tls;
     let sim = cp::sim_nodes(&ctx.rkube, dir, ctx.nodes)?;
+    // With --split the scheduler and controller manager run as their own processes, so
+    // each one's memory and CPU can be read apart.
+    let parts = if ctx.split {
+        vec![
+            cp::scheduler(&ctx.rkube, dir, "scheduler.log")?,
+            cp::controller_manager(&ctx.rkube, dir)?,
+        ]
+    } else {
+        Vec::new()
+    };
     let registered = cp::wait_nodes(tls, ctx.nodes, budget / 3).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_nodes = server.rss_kib().unwrap_or(0);
@@ -127,11 +146,15 @@ async fn scale_on(ctx: &mut Ctx, server: &ServerProc, dir: &std::path::Path) -> 
     let path = format!("/api/v1/namespaces/{ns}/pods");
     let watch = PodWatch::start(tls, &path).await?;
     let side = sideload::start(tls, 20, ns).await?;
-    let peak = RssPeak::start(&[server.pid, sim.pid]);
-    let cpu = CpuMark::new(server, &[&sim]);
+    let mut pids = vec![server.pid, sim.pid];
+    pids.extend(parts.iter().map(|p| p.pid));
+    let peak = RssPeak::start(&pids);
+    let mut others = vec![&sim];
+    others.extend(parts.iter());
+    let cpu = CpuMark::new(server, &others);
     // Creation gets the first two thirds of what is left, the rest is for catching up.
-    let left = budget.saturating_sub(phase_start.elapsed());
-    let bulk = objects::create_all(tls, &path, ctx.clients, ctx.scale_pods, left * 2 / 3, |i| {
+    let create_cap = budget.saturating_sub(phase_start.elapsed()) * 2 / 3;
+    let bulk = objects::create_all(tls, &path, ctx.clients, ctx.scale_pods, create_cap, |i| {
         objects::pod(&format!("s-{i}"), "10m", "16Mi")
     })
     .await?;
@@ -140,7 +163,20 @@ async fn scale_on(ctx: &mut Ctx, server: &ServerProc, dir: &std::path::Path) -> 
     let left = budget.saturating_sub(phase_start.elapsed());
     watch.wait(left, |p| p.running >= created).await;
     let side = side.finish().await;
-    let cpu_us = cpu.per_unit(server, &[&sim], created);
+    let cpu_us = cpu.per_unit(server, &others, created);
+    let split_note = parts
+        .iter()
+        .zip(["scheduler", "controller-manager"])
+        .enumerate()
+        .map(|(i, (p, name))| {
+            format!(
+                "; {name} RSS {} (peak {}), CPU per pod {:.0} µs",
+                p.rss_kib().map_or("?".into(), mib),
+                mib(peaks_now(&peak, i + 2)),
+                cpu_us.get(i + 2).copied().unwrap_or(0.0)
+            )
+        })
+        .collect::<String>();
     let (bound, running, last_running) = {
         let p = watch.progress();
         (p.bound, p.running, p.last_running)
@@ -150,7 +186,11 @@ async fn scale_on(ctx: &mut Ctx, server: &ServerProc, dir: &std::path::Path) -> 
     let sim_rss = sim.rss_kib().unwrap_or(0);
     let hwm = server.hwm_kib().unwrap_or(0);
     let peaks = peak.stop();
+    drop(others);
     sim.stop().await;
+    for p in parts {
+        p.stop().await;
+    }
 
     let target_pods = ctx.scale_pods;
     let reached = running >= target_pods;
@@ -169,18 +209,23 @@ async fn scale_on(ctx: &mut Ctx, server: &ServerProc, dir: &std::path::Path) -> 
             reached && rss < 2 * 1024 * 1024,
         )
         .detail(format!(
-            "`rkube server` (API server + scheduler + controllers) and `rkube sim-nodes --count {}` \
-             as separate processes; {} nodes registered in {}; server RSS with nodes only {}; \
-             then pods (10m CPU, 16Mi) POSTed by {} connections for at most {:.0} s: {created} created \
+            "{} and `rkube sim-nodes --count {}` as separate processes; {} nodes registered in {}; server RSS with nodes only {}; \
+             then pods (10m CPU, 16Mi) POSTed by {} connections for {:.0} s (cap {:.0} s): {created} created \
              ({}), {bound} bound, {running} Running when the {}-minute budget or the last pod ended; \
              server VmHWM {}, sampled peak {}; sim-nodes RSS {} (nodes only {}, peak {}); \
-             CPU per pod: server {:.0} µs, sim {:.0} µs",
+             CPU per pod: server {:.0} µs, sim {:.0} µs{split_note}",
+            if ctx.split {
+                "`rkube server --disable-controllers`, `rkube scheduler`, `rkube controller-manager`"
+            } else {
+                "`rkube server` (API server + scheduler + controllers)"
+            },
             ctx.nodes,
             ctx.nodes,
             ms(registered),
             mib(rss_nodes),
             ctx.clients,
             create_window.as_secs_f64(),
+            create_cap.as_secs_f64(),
             bulk.summary.describe(),
             ctx.scale_minutes,
             mib(hwm),
@@ -213,7 +258,10 @@ async fn scale_on(ctx: &mut Ctx, server: &ServerProc, dir: &std::path::Path) -> 
     let worst = side.p99.max(bulk.summary.p99);
     ctx.record(
         Figure::new(
-            "mutating API p99 during the 5,000-node pod churn",
+            format!(
+                "mutating API p99 during the {}-node pod churn",
+                thousands(ctx.nodes as f64)
+            ),
             format!(
                 "ConfigMap creates {} / pod creates {}",
                 ms(side.p99),

@@ -1,5 +1,8 @@
 //! rkube-bench: start-up, memory, request latency/throughput, commit rate and watch
-//! delivery figures for the rkube API server, printed and written to docs/benchmarks.md.
+//! delivery figures for the rkube API server, and (phases sched, deploy, scale)
+//! scheduling throughput, Deployment roll-out time, memory and API latency of the whole
+//! control plane on plain or simulated nodes; printed and written to docs/benchmarks.md
+//! (one marked section each for the API server and the control plane).
 
 mod client;
 mod cp_common;
@@ -89,6 +92,10 @@ struct Args {
     /// Time bound of the whole scale phase, in minutes.
     #[arg(long, default_value_t = 10)]
     scale_minutes: u64,
+    /// Run the scale phase's scheduler and controller manager as separate processes
+    /// (server with --disable-controllers) to read their memory apart.
+    #[arg(long)]
+    split: bool,
 }
 
 fn shell_words(args: impl Iterator<Item = String>) -> String {
@@ -194,6 +201,7 @@ async fn main() -> std::process::ExitCode {
         deploy_replicas: args.deploy_replicas,
         scale_pods: args.scale_pods,
         scale_minutes: args.scale_minutes,
+        split: args.split,
     };
     println!(
         "machine: {} cores, {}, {} RAM, disk {}",

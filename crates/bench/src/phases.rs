@@ -31,6 +31,8 @@ pub struct Ctx {
     pub deploy_replicas: u32,
     pub scale_pods: usize,
     pub scale_minutes: u64,
+    /// Scale phase with scheduler and controller manager as separate processes.
+    pub split: bool,
 }
 
 impl Ctx {
