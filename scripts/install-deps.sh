@@ -11,6 +11,10 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 if [ "$mode" = test ] && ! command -v pip >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
   need_apt+=(python3-pip)
 fi
+# containerd, runc, the CNI plugins, nftables, and protoc (the CRI stubs are generated at
+# build time).
+"$(dirname "$0")/install-runtime.sh"
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
