@@ -47,8 +47,14 @@ fn check_template_match(spec: &Value, p: &Path, errs: &mut Vec<FieldError>) {
     }
 }
 
-/// ValidatePodTemplateSpecForReplicaSet's restartPolicy and deadline rules.
-fn check_template_always(spec: &Value, p: &Path, kind: &str, errs: &mut Vec<FieldError>) {
+/// ValidatePodTemplateSpecForReplicaSet's restartPolicy and deadline rules;
+/// `deadline_detail` is the kind-specific message for a set activeDeadlineSeconds.
+fn check_template_always(
+    spec: &Value,
+    p: &Path,
+    deadline_detail: &str,
+    errs: &mut Vec<FieldError>,
+) {
     let tp = p.child("template").child("spec");
     let rp = spec
         .pointer("/template/spec/restartPolicy")
@@ -64,7 +70,7 @@ fn check_template_always(spec: &Value, p: &Path, kind: &str, errs: &mut Vec<Fiel
         errs.push(invalid(
             &tp.child("activeDeadlineSeconds"),
             ads.clone(),
-            format!("activeDeadlineSeconds in {kind} is not Supported"),
+            deadline_detail.to_string(),
         ));
     }
 }
@@ -122,7 +128,12 @@ pub fn validate_deployment_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
         check_template_match(spec, p, &mut errs);
     }
     template(spec, p, &mut errs);
-    check_template_always(spec, p, "ReplicaSet", &mut errs);
+    check_template_always(
+        spec,
+        p,
+        "activeDeadlineSeconds in ReplicaSet is not Supported",
+        &mut errs,
+    );
     let sp = p.child("strategy");
     let strategy = spec.get("strategy");
     match strategy.map(|st| sz(st, "type")).unwrap_or("") {
@@ -205,7 +216,12 @@ pub fn validate_replica_set_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
         check_template_match(spec, p, &mut errs);
     }
     template(spec, p, &mut errs);
-    check_template_always(spec, p, "ReplicaSet", &mut errs);
+    check_template_always(
+        spec,
+        p,
+        "activeDeadlineSeconds in ReplicaSet is not Supported",
+        &mut errs,
+    );
     errs
 }
 
@@ -267,24 +283,7 @@ pub fn validate_stateful_set_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
         check_template_match(spec, p, &mut errs);
     }
     template(spec, p, &mut errs);
-    let tp = p.child("template").child("spec");
-    let rp = spec
-        .pointer("/template/spec/restartPolicy")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if rp != "Always" && !rp.is_empty() {
-        errs.push(not_supported(&tp.child("restartPolicy"), rp, &["Always"]));
-    }
-    if let Some(ads) = spec
-        .pointer("/template/spec/activeDeadlineSeconds")
-        .filter(|v| !v.is_null())
-    {
-        errs.push(invalid(
-            &tp.child("activeDeadlineSeconds"),
-            ads.clone(),
-            "must not be specified",
-        ));
-    }
+    check_template_always(spec, p, "must not be specified", &mut errs);
     if let Some(pol) = obj(spec, "persistentVolumeClaimRetentionPolicy") {
         for k in ["whenDeleted", "whenScaled"] {
             let v = pol.get(k).and_then(Value::as_str).unwrap_or("");
@@ -311,7 +310,12 @@ pub fn validate_daemon_set_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
         check_template_match(spec, p, &mut errs);
     }
     template(spec, p, &mut errs);
-    check_template_always(spec, p, "DaemonSet", &mut errs);
+    check_template_always(
+        spec,
+        p,
+        "activeDeadlineSeconds in DaemonSet is not Supported",
+        &mut errs,
+    );
     errs.extend(nonnegative(
         i(spec, "minReadySeconds").unwrap_or(0),
         &p.child("minReadySeconds"),
