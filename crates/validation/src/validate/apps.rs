@@ -47,6 +47,22 @@ fn check_template_match(spec: &Value, p: &Path, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// The selector, its match with the template labels, the pod template, and the
+/// restartPolicy/deadline rules every replicated workload shares.
+fn selector_and_template(
+    spec: &Value,
+    p: &Path,
+    empty_selector: &str,
+    deadline_detail: &str,
+    errs: &mut Vec<FieldError>,
+) {
+    if check_selector(spec, p, empty_selector, errs) {
+        check_template_match(spec, p, errs);
+    }
+    template(spec, p, errs);
+    check_template_always(spec, p, deadline_detail, errs);
+}
+
 /// ValidatePodTemplateSpecForReplicaSet's restartPolicy and deadline rules;
 /// `deadline_detail` is the kind-specific message for a set activeDeadlineSeconds.
 fn check_template_always(
@@ -119,18 +135,10 @@ pub fn validate_deployment_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
         i(spec, "replicas").unwrap_or(0),
         &p.child("replicas"),
     ));
-    if check_selector(
+    selector_and_template(
         spec,
         p,
         "empty selector is invalid for deployment",
-        &mut errs,
-    ) {
-        check_template_match(spec, p, &mut errs);
-    }
-    template(spec, p, &mut errs);
-    check_template_always(
-        spec,
-        p,
         "activeDeadlineSeconds in ReplicaSet is not Supported",
         &mut errs,
     );
@@ -207,18 +215,10 @@ pub fn validate_replica_set_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
         &p.child("minReadySeconds"),
     ));
     // Upstream's ReplicaSet text says "deployment" too.
-    if check_selector(
+    selector_and_template(
         spec,
         p,
         "empty selector is invalid for deployment",
-        &mut errs,
-    ) {
-        check_template_match(spec, p, &mut errs);
-    }
-    template(spec, p, &mut errs);
-    check_template_always(
-        spec,
-        p,
         "activeDeadlineSeconds in ReplicaSet is not Supported",
         &mut errs,
     );
@@ -274,16 +274,13 @@ pub fn validate_stateful_set_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
         i(spec, "replicas").unwrap_or(0),
         &p.child("replicas"),
     ));
-    if check_selector(
+    selector_and_template(
         spec,
         p,
         "empty selector is invalid for statefulset",
+        "must not be specified",
         &mut errs,
-    ) {
-        check_template_match(spec, p, &mut errs);
-    }
-    template(spec, p, &mut errs);
-    check_template_always(spec, p, "must not be specified", &mut errs);
+    );
     if let Some(pol) = obj(spec, "persistentVolumeClaimRetentionPolicy") {
         for k in ["whenDeleted", "whenScaled"] {
             let v = pol.get(k).and_then(Value::as_str).unwrap_or("");
@@ -301,18 +298,10 @@ pub fn validate_stateful_set_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
 
 pub fn validate_daemon_set_spec(spec: &Value, p: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if check_selector(
+    selector_and_template(
         spec,
         p,
         "empty selector is invalid for daemonset",
-        &mut errs,
-    ) {
-        check_template_match(spec, p, &mut errs);
-    }
-    template(spec, p, &mut errs);
-    check_template_always(
-        spec,
-        p,
         "activeDeadlineSeconds in DaemonSet is not Supported",
         &mut errs,
     );
