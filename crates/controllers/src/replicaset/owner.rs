@@ -69,7 +69,9 @@ impl Replicated for ReplicaSet {
         self.spec.as_ref()?.template.as_ref()
     }
     fn counts(&self) -> Counts {
-        let s = self.status.clone().unwrap_or_default();
+        let Some(s) = self.status.as_ref() else {
+            return Counts::default();
+        };
         Counts {
             replicas: s.replicas,
             fully_labeled: s.fully_labeled_replicas.unwrap_or(0),
@@ -106,7 +108,9 @@ impl Replicated for ReplicationController {
         self.spec.as_ref()?.template.as_ref()
     }
     fn counts(&self) -> Counts {
-        let s = self.status.clone().unwrap_or_default();
+        let Some(s) = self.status.as_ref() else {
+            return Counts::default();
+        };
         Counts {
             replicas: s.replicas,
             fully_labeled: s.fully_labeled_replicas.unwrap_or(0),
