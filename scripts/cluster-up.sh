@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Builds rkube and starts a single-server cluster in the foreground.
-# Extra arguments go to `rkube server` (see `rkube server --help`).
+# Builds rkube and its offline images and starts a single-server cluster (control plane
+# plus this machine as a node running containerd) in the foreground.
+# The data dir is $RKUBE_DATA_DIR (default /var/lib/rkube); extra arguments go to
+# `rkube server` (see `rkube server --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh run
 cargo build --release -p rkube
+export RKUBE_DATA_DIR=${RKUBE_DATA_DIR:-/var/lib/rkube}
+# The node imports every image tarball in DATA_DIR/images when it starts.
+images/build.sh "$RKUBE_DATA_DIR/images" >/dev/null
 exec target/release/rkube server "$@"

@@ -20,9 +20,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+# The images the node runs are built from static binaries (images/README.md).
+"$(dirname "$0")/../images/install-deps.sh"
+
 if [ "$mode" = test ]; then
-  # The images the nodes run are built from static binaries (images/README.md).
-  "$(dirname "$0")/../images/install-deps.sh"
   if ! python3 -c 'import kubernetes' 2>/dev/null; then
     python3 -m pip install -q kubernetes || python3 -m pip install -q --break-system-packages kubernetes
   fi

@@ -403,3 +403,46 @@ fn kubectl_proxy_serves_the_api() {
     assert_eq!(pod["metadata"]["name"], "hello");
     assert_eq!(pod["status"]["phase"], "Pending");
 }
+
+/// `kubectl create token` (the TokenRequest API) issues a service-account token that
+/// authenticates as that account, and stops working once the account is deleted.
+#[test]
+fn service_account_tokens_authenticate_until_the_account_goes() {
+    let c = Cluster::start_with(&["--disable-controllers"]);
+    c.ok("1.33", &["create", "serviceaccount", "robot"]);
+    let token = c.ok("1.33", &["create", "token", "robot", "--duration=1h"]);
+    let token = token.trim();
+    assert_eq!(token.matches('.').count(), 2, "a JWT: {token}");
+    let get = |token: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(c.data_dir().join("data/pki/ca.crt"))
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .arg(c.url("/api/v1/namespaces/default/pods"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(get(token), "200");
+    let mid = token.len() / 2;
+    let swap = if &token[mid..mid + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let forged = format!("{}{swap}{}", &token[..mid], &token[mid + 1..]);
+    assert_eq!(get(&forged), "401");
+    // Too short a lifetime is refused like upstream.
+    let err = c.fails("1.33", &["create", "token", "robot", "--duration=1m"]);
+    assert!(
+        err.contains("may not specify a duration less than 10 minutes"),
+        "{err}"
+    );
+    let err = c.fails("1.33", &["create", "token", "nobody"]);
+    assert!(
+        err.contains("serviceaccounts \"nobody\" not found"),
+        "{err}"
+    );
+    c.ok("1.33", &["delete", "serviceaccount", "robot"]);
+    assert_eq!(get(token), "401");
+}

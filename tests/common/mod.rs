@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod node;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,6 +15,9 @@ pub struct Cluster {
     pub port: u16,
     /// Extra `rkube server` flags, kept for restarts.
     pub extra_args: Vec<String>,
+    /// Run the node agent (kubelet + containerd); off unless a test asks, since most
+    /// tests need only the control plane and several servers run at once.
+    pub agent: bool,
     child: Option<Child>,
 }
 
@@ -23,12 +28,22 @@ impl Cluster {
 
     /// Starts a server with extra flags, e.g. `&["--sim-nodes", "3"]`.
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_full(args, false)
+    }
+
+    /// Starts a server that also runs the node agent: a real kubelet and containerd.
+    pub fn start_with_agent(args: &[&str]) -> Self {
+        Self::start_full(args, true)
+    }
+
+    fn start_full(args: &[&str], agent: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let extra_args = args.iter().map(|a| a.to_string()).collect();
         let mut c = Cluster {
             dir,
             port: 0,
             extra_args,
+            agent,
             child: None,
         };
         c.launch();
@@ -46,6 +61,11 @@ impl Cluster {
             .args(["server", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args(["--bind-address", &bind])
+            .args(if self.agent {
+                &[][..]
+            } else {
+                &["--disable-agent"][..]
+            })
             .args(&self.extra_args)
             .env("RKUBE_LOG", "warn")
             .stdout(Stdio::piped())
@@ -82,7 +102,7 @@ impl Cluster {
         self.dir.path().join("data/admin.kubeconfig")
     }
 
-    fn home(&self) -> PathBuf {
+    pub fn home(&self) -> PathBuf {
         let h = self.dir.path().join("home");
         std::fs::create_dir_all(&h).expect("home dir");
         h

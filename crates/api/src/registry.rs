@@ -226,7 +226,12 @@ pub static RESOURCES: &[ResourceInfo] = &[
         &["sa"],
         true,
         NONE,
-        &[],
+        &[other(
+            "token",
+            "authentication.k8s.io",
+            "TokenRequest",
+            &["create"],
+        )],
     ),
     res(
         "",

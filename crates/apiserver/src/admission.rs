@@ -27,6 +27,7 @@ pub fn mutate(res: &ResourceInfo, obj: &mut Value) {
         .to_string();
     spec.insert("serviceAccountName".into(), Value::String(sa.clone()));
     spec.insert("serviceAccount".into(), Value::String(sa));
+    mount_service_account_token(spec);
     if !spec.contains_key("priority") && !spec.contains_key("priorityClassName") {
         spec.insert("priority".into(), json!(0));
     }
@@ -47,6 +48,62 @@ pub fn mutate(res: &ResourceInfo, obj: &mut Value) {
                     json!({"key": key, "operator": "Exists", "effect": "NoExecute",
                                  "tolerationSeconds": DEFAULT_TOLERATION_SECONDS}),
                 );
+            }
+        }
+    }
+}
+
+const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Upstream's ServiceAccount admission: a projected `kube-api-access-xxxxx` volume (a
+/// bound token, the cluster CA, the namespace) mounted read-only in every container,
+/// unless the pod opts out.
+fn mount_service_account_token(spec: &mut serde_json::Map<String, Value>) {
+    if spec.get("automountServiceAccountToken") == Some(&Value::Bool(false)) {
+        return;
+    }
+    let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
+    let Some(volumes) = volumes.as_array_mut() else {
+        return;
+    };
+    if volumes
+        .iter()
+        .any(|v| str_at(v, "/name").starts_with("kube-api-access-"))
+    {
+        return;
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let name = format!("kube-api-access-{suffix}");
+    volumes.push(json!({
+        "name": name,
+        "projected": {
+            "defaultMode": 420,
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+            ],
+        },
+    }));
+    for field in ["initContainers", "containers"] {
+        let Some(containers) = spec.get_mut(field).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in containers {
+            let Some(c) = c.as_object_mut() else { continue };
+            let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
+            if let Some(mounts) = mounts.as_array_mut() {
+                if !mounts
+                    .iter()
+                    .any(|m| str_at(m, "/mountPath") == TOKEN_MOUNT_PATH)
+                {
+                    mounts.push(
+                        json!({"name": name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH}),
+                    );
+                }
             }
         }
     }
@@ -236,6 +293,16 @@ mod tests {
             "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2"}}}]}});
         mutate(pods, &mut pod);
         assert_eq!(pod["spec"]["serviceAccountName"], "default");
+        let volume = pod["spec"]["volumes"][0]["name"].as_str().unwrap();
+        assert!(volume.starts_with("kube-api-access-"), "{pod}");
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0]["name"],
+            volume
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+            TOKEN_MOUNT_PATH
+        );
         assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 2);
         assert_eq!(pod["spec"]["priority"], 0);
         let u = usage(pods, &pod);

@@ -59,7 +59,11 @@ fn authenticate(api: &Api, headers: &HeaderMap, peer: Option<&PeerIdentity>) -> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        return api.tokens.authenticate(token.trim());
+        let token = token.trim();
+        return api
+            .tokens
+            .authenticate(token)
+            .or_else(|| crate::tokens::authenticate(api, token));
     }
     peer.and_then(|p| p.0.clone())
 }
@@ -201,6 +205,9 @@ async fn route(api: &Arc<Api>, req: Request<Body>) -> ApiResult<Response> {
             .ok_or_else(ApiError::not_found_path);
     }
     let target = parse_target(group, version, &segs)?;
+    if crate::proxy::is_connect(&target) {
+        return crate::proxy::serve(api, &target, &q, Request::from_parts(parts, body)).await;
+    }
     let ct = content_type(&parts.headers);
     let shape = response_shape(&parts.headers);
     let body = read_body(body).await?;
@@ -316,6 +323,10 @@ async fn dispatch(
         (Some("binding"), Some(name)) if *method == Method::POST => Ok(json_value(
             StatusCode::CREATED,
             &subresources::bind(api, t, Some(name), q, ct, body).await?,
+        )),
+        (Some("token"), Some(name)) if *method == Method::POST => Ok(json_value(
+            StatusCode::CREATED,
+            &crate::tokens::request(api, t, name, ct, body).await?,
         )),
         (Some("eviction"), Some(name)) if *method == Method::POST => Ok(json_value(
             StatusCode::CREATED,

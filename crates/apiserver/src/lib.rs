@@ -17,12 +17,14 @@ pub mod handler;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod pki;
+pub mod proxy;
 pub mod read;
 pub mod request;
 pub mod server;
 pub mod state;
 pub mod status;
 pub mod subresources;
+pub mod tokens;
 pub mod watch;
 pub mod write;
 

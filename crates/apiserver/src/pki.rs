@@ -86,6 +86,29 @@ fn leaf(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
+/// Writes a private key readable only by its owner.
+pub fn write_private(path: &Path, content: &str) -> Result<(), PkiError> {
+    write(path, content, true)
+}
+
+/// Issues a serving certificate signed by the cluster CA, valid for `hosts` (names or
+/// IPs), e.g. for a kubelet's node API.
+pub fn issue_serving_cert(
+    pki: &Pki,
+    cn: &str,
+    hosts: &[String],
+) -> Result<(String, String), PkiError> {
+    let issuer = Issuer::from_ca_cert_pem(&pki.ca_cert, KeyPair::from_pem(&pki.ca_key)?)?;
+    let mut sans = Vec::new();
+    for h in hosts {
+        match h.parse::<std::net::IpAddr>() {
+            Ok(ip) => sans.push(SanType::IpAddress(ip)),
+            Err(_) => sans.push(SanType::DnsName(h.clone().try_into()?)),
+        }
+    }
+    leaf(&issuer, cn, &[], sans, ExtendedKeyUsagePurpose::ServerAuth)
+}
+
 /// Issues a client certificate signed by the cluster CA (for kubeconfigs of components).
 pub fn issue_client_cert(
     pki: &Pki,

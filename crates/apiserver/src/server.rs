@@ -24,6 +24,10 @@ pub struct Config {
     pub service_cidr: String,
     pub node_port_range: String,
     pub token_file: Option<PathBuf>,
+    /// Where pods reach the API server: the `kubernetes` service's endpoint.
+    pub endpoint_ip: Option<std::net::IpAddr>,
+    /// The cluster DNS service's ClusterIP and the DNS server's address.
+    pub dns: Option<(std::net::IpAddr, SocketAddr)>,
 }
 
 impl Default for Config {
@@ -35,6 +39,8 @@ impl Default for Config {
             service_cidr: "10.96.0.0/12".into(),
             node_port_range: "30000-32767".into(),
             token_file: None,
+            endpoint_ip: None,
+            dns: None,
         }
     }
 }
@@ -59,6 +65,14 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
     move |source| ServerError::Io { what, source }
 }
 
+/// What a node agent needs from the server it runs beside.
+pub struct NodeCredentials {
+    pub kubeconfig: PathBuf,
+    pub serving_cert: String,
+    pub serving_key: String,
+    pub ca_pem: String,
+}
+
 pub struct Server {
     pub api: Arc<Api>,
     pub kubeconfig: PathBuf,
@@ -66,6 +80,8 @@ pub struct Server {
     pub ca_pem: String,
     pub data_dir: PathBuf,
     pub local_addr: SocketAddr,
+    server_url: String,
+    pki: pki::Pki,
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
 }
@@ -108,6 +124,13 @@ impl Server {
             Some(p) => TokenFile::load(p).map_err(io(p.display().to_string()))?,
             None => TokenFile::default(),
         };
+        let signer = crate::tokens::TokenSigner::load_or_create(&config.data_dir.join("pki"))?;
+        let (kubelet_cert, kubelet_key) =
+            pki::issue_client_cert(&pki, "kube-apiserver-kubelet-client", &["system:masters"])?;
+        let kubelet = crate::proxy::KubeletClient::new(
+            crate::proxy::kubelet_tls(&kubelet_cert, &kubelet_key)
+                .map_err(pki::PkiError::Verifier)?,
+        );
         let cache = WatchCache::start(store.clone()).await?;
         let endpoints: Vec<rkube_openapi::ResourceEndpoint> = rkube_api::resources()
             .iter()
@@ -128,6 +151,8 @@ impl Server {
             openapi_endpoints: endpoints,
             ranges,
             tokens,
+            signer,
+            kubelet,
             service_lock: tokio::sync::Mutex::new(()),
             quota_lock: tokio::sync::Mutex::new(()),
         });
@@ -135,7 +160,12 @@ impl Server {
             .await
             .map_err(io(format!("binding {}", config.bind)))?;
         let local_addr = listener.local_addr().map_err(io("local address"))?;
-        namespaces::bootstrap(&api, local_addr.port()).await?;
+        let built_ins = namespaces::BuiltIns {
+            endpoint_ip: config.endpoint_ip,
+            apiserver_port: local_addr.port(),
+            dns: config.dns,
+        };
+        namespaces::bootstrap(&api, &built_ins).await?;
         let server_url = format!("https://{}:{}", config.advertise, local_addr.port());
         let kubeconfig = config.data_dir.join("admin.kubeconfig");
         let text = pki::kubeconfig(&server_url, &pki, "admin", &pki.admin_cert, &pki.admin_key);
@@ -154,14 +184,39 @@ impl Server {
             std::fs::write(&path, text).map_err(io(path.display().to_string()))?;
         }
         let tls = pki::server_config(&pki)?;
+        let server_url = server_url.clone();
         Ok(Self {
             api,
             kubeconfig,
             ca_pem: pki.ca_cert.clone(),
             data_dir: config.data_dir.clone(),
             local_addr,
+            server_url,
+            pki,
             listener,
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+        })
+    }
+
+    /// Credentials for the node agent running beside this server: a kubeconfig for
+    /// `system:node:<node>` (written to `kubelet.kubeconfig`) and a serving certificate
+    /// for its node API valid for `hosts`.
+    pub fn node_credentials(
+        &self,
+        node: &str,
+        hosts: &[String],
+    ) -> Result<NodeCredentials, ServerError> {
+        let user = format!("system:node:{node}");
+        let (cert, key) = pki::issue_client_cert(&self.pki, &user, &["system:nodes"])?;
+        let kubeconfig = self.data_dir.join("kubelet.kubeconfig");
+        let text = pki::kubeconfig(&self.server_url, &self.pki, &user, &cert, &key);
+        std::fs::write(&kubeconfig, text).map_err(io(kubeconfig.display().to_string()))?;
+        let (serving_cert, serving_key) = pki::issue_serving_cert(&self.pki, node, hosts)?;
+        Ok(NodeCredentials {
+            kubeconfig,
+            serving_cert,
+            serving_key,
+            ca_pem: self.pki.ca_cert.clone(),
         })
     }
 

@@ -18,6 +18,10 @@ pub struct Api {
     pub openapi_endpoints: Vec<rkube_openapi::ResourceEndpoint>,
     pub ranges: Ranges,
     pub tokens: TokenFile,
+    /// Signs and checks service-account tokens.
+    pub signer: crate::tokens::TokenSigner,
+    /// How the API server reaches kubelets (logs, exec, port-forward, node proxy).
+    pub kubelet: crate::proxy::KubeletClient,
     /// Serialises service writes so two creates cannot take the same IP or port.
     pub service_lock: tokio::sync::Mutex<()>,
     /// Serialises creates checked against a ResourceQuota.

@@ -184,12 +184,34 @@ pub async fn bind(
         }
         let mut new = old.clone();
         new["spec"]["nodeName"] = Value::String(node.clone());
+        mark_scheduled(&mut new);
         Ok(new)
     })
     .await?;
     Ok(
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     )
+}
+
+/// Binding sets PodScheduled=True, as upstream's binding storage does (a scheduler's
+/// earlier False condition with its reason is replaced).
+fn mark_scheduled(pod: &mut Value) {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
+    if !pod["status"].is_object() {
+        pod["status"] = json!({});
+    }
+    let conditions = &mut pod["status"]["conditions"];
+    if !conditions.is_array() {
+        *conditions = json!([]);
+    }
+    if let Some(list) = conditions.as_array_mut() {
+        match list.iter_mut().find(|c| c["type"] == "PodScheduled") {
+            Some(existing) if existing["status"] == "True" => {}
+            Some(existing) => *existing = cond,
+            None => list.push(cond),
+        }
+    }
 }
 
 /// POST pods/NAME/eviction: a delete honouring the eviction's delete options.

@@ -48,6 +48,8 @@ impl ServerProc {
             .arg(data_dir)
             .arg("--bind-address")
             .arg("127.0.0.1:0")
+            // Control-plane numbers: no node agent (kubelet + containerd).
+            .arg("--disable-agent")
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -31,6 +31,23 @@ fn now() -> k8s_openapi::jiff::Timestamp {
     k8s_openapi::jiff::Timestamp::now()
 }
 
+/// Event names end in the creation time in hex nanoseconds, as upstream's do, so names
+/// sort in creation order (lists come back by name); strictly increasing within the
+/// process, so two events in one nanosecond still get distinct names.
+fn name_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let t = now().as_nanosecond() as u64;
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = t.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
 impl Recorder {
     pub fn new(client: Client, component: &str, host: Option<&str>) -> Self {
         Self {
@@ -74,7 +91,7 @@ impl Recorder {
         let name = format!(
             "{}.{:x}",
             object.name.as_deref().unwrap_or("object"),
-            now().as_nanosecond() as u64 ^ rand::random::<u32>() as u64
+            name_suffix()
         );
         let event = Event {
             metadata: ObjectMeta {

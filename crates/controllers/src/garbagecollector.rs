@@ -8,6 +8,7 @@ mod actions;
 mod graph;
 pub mod resources;
 
+use crate::shared::{CachedPod, PodEvent};
 use crate::{Context, Result};
 use futures::StreamExt;
 use graph::{Graph, Node, OwnerRef, OwnerState, Step, Verdict, ORPHAN};
@@ -30,6 +31,11 @@ type Meta = PartialObjectMeta<DynamicObject>;
 
 enum Input {
     Watch(usize, Box<watcher::Event<Meta>>),
+    /// From a feed that reports removals itself (the shared pod informer), so nothing
+    /// needs pruning when it is complete.
+    Upsert(Node),
+    Remove(String),
+    Synced(usize),
     Done(String, Result<()>),
     Retry(String),
 }
@@ -48,8 +54,13 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
     let served = Arc::new(served);
     let (tx, rx) = mpsc::unbounded_channel();
     for (i, s) in served.iter().enumerate() {
-        let api: Api<Meta> = Api::all_with(ctx.client.clone(), &s.api);
         let tx = tx.clone();
+        if s.is("", "pods") {
+            // Pods come from the process's shared informer, not a watch of our own.
+            tokio::spawn(feed_pods(ctx.pods.subscribe(), i, tx));
+            continue;
+        }
+        let api: Api<Meta> = Api::all_with(ctx.client.clone(), &s.api);
         tokio::spawn(async move {
             let mut events = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
@@ -82,6 +93,51 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
     };
     gc.run(rx).await;
     Ok(())
+}
+
+/// Turns shared pod informer changes into graph updates for resource `res`: the graph
+/// keeps only identity, owners, finalizers and deletion state.
+async fn feed_pods(
+    mut events: mpsc::UnboundedReceiver<PodEvent>,
+    res: usize,
+    tx: mpsc::UnboundedSender<Input>,
+) {
+    while let Some(event) = events.recv().await {
+        let input = match event {
+            PodEvent::Changed { new: Some(p), .. } => Input::Upsert(pod_node(res, &p)),
+            PodEvent::Changed {
+                old: Some(p),
+                new: None,
+            } => Input::Remove(p.uid.clone()),
+            PodEvent::Changed { .. } => continue,
+            PodEvent::Synced => Input::Synced(res),
+        };
+        if tx.send(input).is_err() {
+            return;
+        }
+    }
+}
+
+fn owner_ref(r: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference) -> OwnerRef {
+    OwnerRef {
+        uid: r.uid.clone(),
+        api_version: r.api_version.clone(),
+        kind: r.kind.clone(),
+        name: r.name.clone(),
+        block: r.block_owner_deletion == Some(true),
+    }
+}
+
+fn pod_node(res: usize, p: &CachedPod) -> Node {
+    Node {
+        res,
+        namespace: Some(p.namespace.clone()),
+        name: p.name.clone(),
+        uid: p.uid.clone(),
+        owners: p.owner_references.iter().map(owner_ref).collect(),
+        deleting: p.deleting,
+        finalizers: p.finalizers.clone(),
+    }
 }
 
 struct Collector {
@@ -146,6 +202,18 @@ impl Collector {
     fn handle(&mut self, msg: Input) {
         match msg {
             Input::Watch(res, ev) => self.observe(res, *ev),
+            Input::Upsert(node) => {
+                let dirty = self.graph.upsert(node);
+                self.enqueue(dirty);
+            }
+            Input::Remove(uid) => {
+                self.kicked.remove(&uid);
+                let dirty = self.graph.remove(&uid);
+                self.enqueue(dirty);
+            }
+            Input::Synced(res) => {
+                self.synced.insert(res);
+            }
             Input::Retry(uid) => self.enqueue(vec![uid]),
             Input::Done(uid, result) => {
                 self.inflight.remove(&uid);
@@ -297,13 +365,7 @@ fn node_of(res: usize, m: &Meta) -> Option<Node> {
             .owner_references
             .iter()
             .flatten()
-            .map(|r| OwnerRef {
-                uid: r.uid.clone(),
-                api_version: r.api_version.clone(),
-                kind: r.kind.clone(),
-                name: r.name.clone(),
-                block: r.block_owner_deletion == Some(true),
-            })
+            .map(owner_ref)
             .collect(),
         deleting: meta.deletion_timestamp.is_some(),
         finalizers: meta.finalizers.clone().unwrap_or_default(),

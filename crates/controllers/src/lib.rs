@@ -11,6 +11,7 @@ pub mod nodelifecycle;
 pub mod replicaset;
 pub mod resourcequota;
 pub mod serviceaccount;
+pub mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub struct Context {
     pub client: kube::Client,
     pub options: Options,
     pub recorder: rkube_client::events::Recorder,
+    /// The process's one pod informer; controllers subscribe instead of watching pods.
+    pub pods: shared::Pods,
 }
 
 /// Runs every controller until one fails, once this instance holds the
@@ -81,10 +84,12 @@ fn uuid_like() -> String {
 async fn run_controllers(client: kube::Client, options: Options) -> Result<()> {
     let ctx = Arc::new(Context {
         recorder: rkube_client::events::Recorder::new(client.clone(), "controller-manager", None),
+        pods: shared::Pods::default(),
         client,
         options,
     });
     let loops: Vec<(&str, futures::future::BoxFuture<'static, Result<()>>)> = vec![
+        ("pods", Box::pin(ctx.pods.clone().run(ctx.client.clone()))),
         ("deployment", Box::pin(deployment::run(ctx.clone()))),
         ("replicaset", Box::pin(replicaset::run(ctx.clone()))),
         (

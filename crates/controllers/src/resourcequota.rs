@@ -6,6 +6,7 @@ pub mod quantity;
 pub mod usage;
 
 use crate::garbagecollector::resources::{self, Served};
+use crate::shared::PodEvent;
 use crate::{Context, Result};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota, ResourceQuotaStatus, Service};
@@ -58,7 +59,23 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
         ),
     );
     spawn_trigger(quota_events, tx.clone());
+    // Pods come from the process's shared informer: only their namespace matters here.
+    let mut pod_events = ctx.pods.subscribe();
+    let pod_tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(event) = pod_events.recv().await {
+            if let PodEvent::Changed { old, new } = event {
+                let ns = new.or(old).map(|p| p.namespace.clone());
+                if pod_tx.send(ns).is_err() {
+                    return;
+                }
+            }
+        }
+    });
     for s in served.iter() {
+        if s.is("", "pods") {
+            continue;
+        }
         if s.watch && WATCHED.iter().any(|(g, p)| s.is(g, p)) {
             let api: Api<PartialObjectMeta<DynamicObject>> =
                 Api::all_with(ctx.client.clone(), &s.api);

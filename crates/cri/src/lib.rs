@@ -16,4 +16,4 @@ pub use k8s_cri::v1 as api;
 pub use client::{socket_from_endpoint, RuntimeClient, DEFAULT_PULL_TIMEOUT, DEFAULT_TIMEOUT};
 pub use config::{cni_conflist, containerd_config, Paths};
 pub use error::{CriError, Result};
-pub use supervisor::{Containerd, ContainerdOptions};
+pub use supervisor::{import_image, Containerd, ContainerdOptions};

@@ -244,6 +244,42 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// Imports an OCI or docker image tarball into the CRI namespace of the containerd
+/// listening on `socket` (`rkube images import` uses it against a running node).
+pub async fn import_image(ctr_bin: &Path, socket: &Path, tar: &Path) -> Result<()> {
+    let ctr = require(ctr_bin)?;
+    let mut cmd = Command::new(&ctr);
+    cmd.arg("--address")
+        .arg(socket)
+        .args(["-n", "k8s.io", "images", "import", "--all-platforms"])
+        .arg(tar)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let command = format!("ctr images import {}", tar.display());
+    let out = match tokio::time::timeout(IMPORT_TIMEOUT, cmd.output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err(CriError::io("cannot run", ctr, e)),
+        Err(_) => {
+            return Err(CriError::Command {
+                command,
+                message: format!("timed out after {IMPORT_TIMEOUT:?}"),
+            })
+        }
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(CriError::Command {
+            command,
+            message: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+}
+
 impl Containerd {
     /// Writes the config and CNI conflist under `data_dir`, starts containerd
     /// and returns once it answers CRI calls.
@@ -325,37 +361,7 @@ impl Containerd {
 
     /// Imports an OCI or docker image tarball into the CRI namespace.
     pub async fn import_image(&self, tar: &Path) -> Result<()> {
-        let ctr = require(&self.options.ctr_bin)?;
-        let mut cmd = Command::new(&ctr);
-        cmd.arg("--address")
-            .arg(&self.paths.socket)
-            .args(["-n", "k8s.io", "images", "import", "--all-platforms"])
-            .arg(tar)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let command = format!("ctr images import {}", tar.display());
-        let out = match tokio::time::timeout(IMPORT_TIMEOUT, cmd.output()).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(e)) => return Err(CriError::io("cannot run", ctr, e)),
-            Err(_) => {
-                return Err(CriError::Command {
-                    command,
-                    message: format!("timed out after {IMPORT_TIMEOUT:?}"),
-                })
-            }
-        };
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(CriError::Command {
-                command,
-                message: format!(
-                    "{}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            })
-        }
+        import_image(&self.options.ctr_bin, &self.paths.socket, tar).await
     }
 
     /// The images our containerd holds, through CRI.

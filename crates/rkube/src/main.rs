@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod node;
+
 #[derive(Parser)]
 #[command(
     name = "rkube",
@@ -27,6 +29,10 @@ enum Command {
     ControllerManager(ControllerArgs),
     /// Register simulated nodes that run the pods bound to them.
     SimNodes(SimArgs),
+    /// Run a node agent (kubelet with its containerd) against an API server.
+    Kubelet(node::KubeletArgs),
+    /// Import and list the node's container images.
+    Images(node::ImagesArgs),
 }
 
 #[derive(clap::Args)]
@@ -62,6 +68,11 @@ struct ServerArgs {
     /// Also run this many simulated nodes in the same process.
     #[arg(long, default_value_t = 0)]
     sim_nodes: usize,
+    /// Do not run the node agent (kubelet + containerd) on this machine.
+    #[arg(long)]
+    disable_agent: bool,
+    #[command(flatten)]
+    node: node::NodeArgs,
 }
 
 #[derive(clap::Args)]
@@ -157,6 +168,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         service_cidr: args.service_cluster_ip_range,
         node_port_range: args.service_node_port_range,
         token_file: args.token_auth_file,
+        endpoint_ip: Some(args.node.host_ip()),
+        dns: None,
     };
     let server = rkube_apiserver::Server::start(config, store).await?;
     tracing::info!(addr = %server.local_addr, elapsed_ms = started.elapsed().as_millis() as u64, "API server ready");
@@ -167,6 +180,16 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     println!("export KUBECONFIG={}", server.kubeconfig.display());
     let data_dir = server.data_dir.clone();
     let ca_pem = server.ca_pem.clone();
+    let agent = if args.disable_agent {
+        None
+    } else {
+        let creds = server.node_credentials(&args.node.node_name(), &args.node.serving_hosts())?;
+        let tls = args
+            .node
+            .tls(creds.serving_cert, creds.serving_key, creds.ca_pem);
+        let config = args.node.kubelet_config(&data_dir, tls)?;
+        Some((creds.kubeconfig, config, args.node.runtime(&data_dir)?))
+    };
     let serving = tokio::spawn(server.serve());
     if !args.disable_controllers {
         let scheduler_kc = data_dir.join("scheduler.kubeconfig");
@@ -219,8 +242,55 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             }
         });
     }
-    serving.await??;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let agent = agent.map(|(kc, config, runtime)| {
+        tokio::spawn(async move {
+            loop {
+                let run = async {
+                    let client = rkube_client::from_kubeconfig(&kc).await?;
+                    rkube_kubelet::agent::run(
+                        client,
+                        config.clone(),
+                        runtime.clone(),
+                        stopped.clone(),
+                    )
+                    .await?;
+                    anyhow::Ok(())
+                };
+                match run.await {
+                    Ok(()) => return,
+                    Err(e) => tracing::error!(error = %e, "node agent failed; restarting"),
+                }
+                if *stopped.borrow() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        })
+    });
+    tokio::select! {
+        served = serving => served??,
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+            if let Some(agent) = agent {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(20), agent).await;
+            }
+        }
+    }
     Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 async fn client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
@@ -271,6 +341,8 @@ fn main() -> anyhow::Result<()> {
                 };
                 Ok(rkube_sim::run(client(&args.kubeconfig).await?, options).await?)
             }
+            Command::Kubelet(args) => node::kubelet(args).await,
+            Command::Images(args) => node::images(args).await,
         }
     })
 }

@@ -82,7 +82,7 @@ pub(crate) async fn bind(
     let binding = json!({
         "apiVersion": "v1",
         "kind": "Binding",
-        "metadata": {"name": name, "namespace": ns, "uid": info.pod.metadata.uid},
+        "metadata": {"name": name, "namespace": ns, "uid": info.pod().metadata.uid},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node},
     });
     let result = api
@@ -98,7 +98,7 @@ pub(crate) async fn bind(
         Ok(_) => {
             shared.queue.done(&info.key);
             shared.events.emit(
-                &info.pod,
+                info.pod(),
                 EventType::Normal,
                 "Scheduled",
                 format!("Successfully assigned {ns}/{name} to {node}"),
@@ -130,13 +130,13 @@ fn forget_assumed(shared: &Shared, key: &str) {
 /// retries do not write the pod again and again).
 pub(crate) async fn report_failure(shared: Arc<Shared>, info: Arc<PodInfo>, message: String) {
     shared.events.emit(
-        &info.pod,
+        info.pod(),
         EventType::Warning,
         "FailedScheduling",
         message.clone(),
     );
     let current = info
-        .pod
+        .pod()
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())

@@ -288,7 +288,7 @@ impl Framework {
             }
         }
         let preemption_never = pod
-            .pod
+            .pod()
             .spec
             .as_ref()
             .and_then(|s| s.preemption_policy.as_deref())

@@ -117,7 +117,7 @@ fn on_pod(shared: &Shared, pod: Pod) {
             on_pod_gone(shared, &key);
             return;
         }
-        let info = Arc::new(PodInfo::new(Arc::new(pod)));
+        let info = Arc::new(PodInfo::bound(&pod));
         let mut cache = shared.cache();
         let new = !cache.contains_pod(&key);
         cache.add_pod(info, &node, false);

@@ -129,7 +129,7 @@ async fn schedule_loop(shared: Arc<Shared>, framework: Framework) {
         let popped = shared.queue.pop().await;
         let info = popped.info;
         let key = info.key.clone();
-        if info.pod.metadata.deletion_timestamp.is_some() {
+        if info.deleting {
             shared.queue.done(&key);
             continue;
         }

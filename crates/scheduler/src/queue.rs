@@ -94,7 +94,7 @@ impl Inner {
             e.seq = seq;
             let priority = e
                 .info
-                .pod
+                .pod()
                 .spec
                 .as_ref()
                 .and_then(|s| s.priority)
@@ -160,8 +160,8 @@ impl Queue {
         };
         // Status-only updates (including our own condition writes) change nothing the
         // plugins look at; a new spec or labels might.
-        let changed = e.info.pod.spec != info.pod.spec
-            || e.info.pod.metadata.labels != info.pod.metadata.labels;
+        let changed = e.info.pod().spec != info.pod().spec
+            || e.info.pod().metadata.labels != info.pod().metadata.labels;
         e.info = info;
         if changed && matches!(e.place, Place::Unschedulable { .. }) {
             q.reactivate(&key, now);

@@ -6,6 +6,7 @@
 //! `AsyncRead + AsyncWrite`, so a hyper upgraded connection, a TLS stream or an in-memory
 //! duplex all work.
 
+pub mod client;
 pub mod error;
 pub mod exec;
 pub mod portforward;

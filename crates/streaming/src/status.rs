@@ -35,6 +35,52 @@ impl ExitStatus {
         }
     }
 
+    /// Reads the error-channel payload of a v4/v5 peer (e.g. a CRI streaming server): an
+    /// empty payload or `Success` is exit 0, `NonZeroExitCode` carries the code in its
+    /// `ExitCode` cause, anything else is a failure with the peer's message. `command` is
+    /// kept for the message we later send on.
+    pub fn from_status_json(payload: &[u8], command: Vec<String>) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Cause {
+            reason: Option<String>,
+            message: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Details {
+            #[serde(default)]
+            causes: Vec<Cause>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Status {
+            status: Option<String>,
+            message: Option<String>,
+            reason: Option<String>,
+            details: Option<Details>,
+        }
+        if payload.iter().all(u8::is_ascii_whitespace) {
+            return ExitStatus::Exited { code: 0, command };
+        }
+        let Ok(s) = serde_json::from_slice::<Status>(payload) else {
+            // Pre-v4 peers send plain text.
+            return ExitStatus::Failed(String::from_utf8_lossy(payload).trim().to_string());
+        };
+        if s.status.as_deref() == Some("Success") {
+            return ExitStatus::Exited { code: 0, command };
+        }
+        if s.reason.as_deref() == Some("NonZeroExitCode") {
+            let code = s
+                .details
+                .iter()
+                .flat_map(|d| d.causes.iter())
+                .find(|c| c.reason.as_deref() == Some("ExitCode"))
+                .and_then(|c| c.message.as_deref()?.trim().parse::<i32>().ok());
+            if let Some(code) = code {
+                return ExitStatus::Exited { code, command };
+            }
+        }
+        ExitStatus::Failed(s.message.unwrap_or_else(|| "unknown error".into()))
+    }
+
     /// The Status JSON of the v4/v5 protocols. Field order follows upstream's encoding.
     pub fn to_status_json(&self) -> String {
         #[derive(Serialize)]
@@ -114,5 +160,35 @@ mod tests {
             r#"{"metadata":{},"status":"Failure","message":"container not found (\"nope\")"}"#
         );
         assert_eq!(ExitStatus::success().message(), "");
+    }
+
+    #[test]
+    fn peer_status_documents_are_understood() {
+        let cmd = vec!["sh".to_string()];
+        let failure = br#"{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 7], exit code 7","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"7"}]}}"#;
+        assert_eq!(
+            ExitStatus::from_status_json(failure, cmd.clone()),
+            ExitStatus::Exited {
+                code: 7,
+                command: cmd.clone()
+            }
+        );
+        assert!(ExitStatus::from_status_json(
+            br#"{"metadata":{},"status":"Success"}"#,
+            cmd.clone()
+        )
+        .is_success());
+        assert!(ExitStatus::from_status_json(b"", cmd.clone()).is_success());
+        assert_eq!(
+            ExitStatus::from_status_json(
+                br#"{"status":"Failure","message":"container not running"}"#,
+                cmd.clone()
+            ),
+            ExitStatus::Failed("container not running".into())
+        );
+        assert_eq!(
+            ExitStatus::from_status_json(b"plain text error\n", cmd),
+            ExitStatus::Failed("plain text error".into())
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! A small informer: a watch stream feeding a local cache of *projected* objects.
 //!
-//! The endpoint, endpointslice and node lifecycle controllers each cache pods; with
-//! 150,000 pods a full `Pod` per entry would cost hundreds of megabytes per copy, so each
-//! cache keeps only the fields its controller reads. Unlike kube-rs's reflector this one
-//! hands the previous value to the change callback, which the endpoint controllers need to
-//! notice a pod leaving a service's selector.
+//! Used for services, endpoints, slices, nodes and leases; pods come from the process's
+//! shared pod informer (crate::shared), which `run_pods` can project further (node
+//! lifecycle keeps its small per-node index that way). Each cache keeps only the fields
+//! its controller reads. Unlike kube-rs's reflector this one hands the previous value to
+//! the change callback, which the endpoint controllers need to notice a pod leaving a
+//! service's selector.
 
+use crate::shared::{CachedPod, PodEvent};
 use futures::StreamExt;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
@@ -211,6 +213,33 @@ pub(crate) async fn run<K, T>(
                 store.synced.send_replace(true);
             }
             Err(e) => tracing::debug!(error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+/// Feeds `store` from the process's shared pod informer instead of a watch of its own:
+/// each controller keeps only its projection, and the pods are listed and watched once.
+pub(crate) async fn run_pods<T: Cached>(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<PodEvent>,
+    store: Arc<Store<T>>,
+    project: impl Fn(&CachedPod) -> T,
+    mut on_change: impl FnMut(Change<T>),
+) {
+    while let Some(event) = events.recv().await {
+        let change = match event {
+            PodEvent::Changed { new: Some(pod), .. } => store.apply(project(&pod)),
+            PodEvent::Changed {
+                old: Some(pod),
+                new: None,
+            } => store.delete(&project(&pod).cache_key()),
+            PodEvent::Changed { .. } => None,
+            PodEvent::Synced => {
+                store.synced.send_replace(true);
+                None
+            }
+        };
+        if let Some(change) = change {
+            on_change(change);
         }
     }
 }

@@ -10,9 +10,10 @@ pub(crate) mod pods;
 pub(crate) mod queue;
 mod subsets;
 
+use crate::shared::{PodEvent, Pods};
 use crate::{Context, Result};
 use informer::{key, Cached, Store};
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::watcher;
 use kube::Api;
@@ -53,14 +54,14 @@ impl Membership {
     ) -> Vec<String> {
         let (old, new) = change;
         if let (Some(o), Some(n)) = (old, new) {
-            if o == n {
+            if o.same_for_endpoints(n) {
                 return Vec::new();
             }
         }
         let Some(pod) = new.as_ref().or(old.as_ref()) else {
             return Vec::new();
         };
-        let pod_key = pod.cache_key();
+        let pod_key = pod.key();
         let now: Vec<String> = match new {
             Some(p) => services
                 .in_namespace(&p.namespace)
@@ -95,9 +96,25 @@ impl Membership {
     }
 }
 
+/// Wakes the services a pod change concerns. Shared with the endpointslice controller.
+pub(crate) async fn feed_from_pods(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<PodEvent>,
+    services: Arc<Store<Service>>,
+    membership: Arc<Membership>,
+    queue: Arc<queue::Queue>,
+) {
+    while let Some(event) = events.recv().await {
+        if let PodEvent::Changed { old, new } = event {
+            for k in membership.affected(&services, &(old, new)) {
+                queue.add(k);
+            }
+        }
+    }
+}
+
 pub async fn run(ctx: Arc<Context>) -> Result<()> {
     let services: Arc<Store<Service>> = Store::new();
-    let pods: Arc<Store<PodInfo>> = Store::new();
+    let pods = ctx.pods.clone();
     let endpoints: Arc<Store<Endpoints>> = Store::new();
     let queue = queue::Queue::new();
     let membership = Arc::new(Membership::default());
@@ -119,17 +136,7 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
     };
     let pod_feed = {
         let (queue, services, membership) = (queue.clone(), services.clone(), membership.clone());
-        informer::run(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            pods.clone(),
-            PodInfo::from_pod,
-            move |change| {
-                for k in membership.affected(&services, &change) {
-                    queue.add(k);
-                }
-            },
-        )
+        feed_from_pods(pods.subscribe(), services, membership, queue)
     };
     let ep_feed = {
         let queue = queue.clone();
@@ -173,7 +180,7 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
 struct Controller {
     ctx: Arc<Context>,
     services: Arc<Store<Service>>,
-    pods: Arc<Store<PodInfo>>,
+    pods: Pods,
     endpoints: Arc<Store<Endpoints>>,
 }
 

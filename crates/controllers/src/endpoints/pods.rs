@@ -1,99 +1,33 @@
 //! What the endpoint controllers need to know about a pod and a service.
 
 use super::informer::{key, Cached};
-use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
-/// A container port a service's named targetPort can resolve to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NamedPort {
-    pub name: String,
-    pub protocol: String,
-    pub number: i32,
-}
-
-/// The slice of a Pod the endpoint controllers read; two equal values never need a resync.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct PodInfo {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub labels: BTreeMap<String, String>,
-    pub node_name: Option<String>,
-    pub hostname: Option<String>,
-    pub subdomain: Option<String>,
-    pub ports: Vec<NamedPort>,
-    pub phase: String,
-    pub ips: Vec<String>,
-    pub ready: bool,
-    pub deleting: bool,
-}
-
-impl Cached for PodInfo {
-    fn cache_key(&self) -> String {
-        key(Some(&self.namespace), &self.name)
-    }
-}
+/// The endpoint controllers read pods straight from the process's shared pod store.
+pub(crate) type PodInfo = crate::shared::CachedPod;
 
 fn protocol(p: Option<&String>) -> String {
     p.cloned().unwrap_or_else(|| "TCP".into())
 }
 
 impl PodInfo {
-    pub(crate) fn from_pod(pod: Pod) -> Self {
-        let meta = pod.metadata;
-        let spec = pod.spec.unwrap_or_default();
-        let status = pod.status.unwrap_or_default();
-        // Sidecars (init containers that keep running) serve ports too.
-        let sidecars = spec
-            .init_containers
-            .iter()
-            .flatten()
-            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
-        let ports = spec
-            .containers
-            .iter()
-            .chain(sidecars)
-            .flat_map(|c| c.ports.iter().flatten())
-            .filter_map(|p| {
-                Some(NamedPort {
-                    name: p.name.clone()?,
-                    protocol: protocol(p.protocol.as_ref()),
-                    number: p.container_port,
-                })
-            })
-            .collect();
-        let mut ips: Vec<String> = status
-            .pod_ips
-            .iter()
-            .flatten()
-            .map(|ip| ip.ip.clone())
-            .collect();
-        if let Some(ip) = status.pod_ip.filter(|ip| !ip.is_empty()) {
-            if !ips.contains(&ip) {
-                ips.insert(0, ip);
-            }
-        }
-        let ready = status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        Self {
-            namespace: meta.namespace.unwrap_or_default(),
-            name: meta.name.unwrap_or_default(),
-            uid: meta.uid.unwrap_or_default(),
-            labels: meta.labels.unwrap_or_default(),
-            node_name: spec.node_name.filter(|n| !n.is_empty()),
-            hostname: spec.hostname.filter(|n| !n.is_empty()),
-            subdomain: spec.subdomain.filter(|n| !n.is_empty()),
-            ports,
-            phase: status.phase.unwrap_or_default(),
-            ips,
-            ready,
-            deleting: meta.deletion_timestamp.is_some(),
-        }
+    /// Whether two states of a pod put it in the same endpoints; a change that keeps
+    /// all of these needs no resync.
+    pub(crate) fn same_for_endpoints(&self, other: &PodInfo) -> bool {
+        self.namespace == other.namespace
+            && self.name == other.name
+            && self.uid == other.uid
+            && self.labels == other.labels
+            && self.node_name == other.node_name
+            && self.hostname == other.hostname
+            && self.subdomain == other.subdomain
+            && self.ports == other.ports
+            && self.phase == other.phase
+            && self.ips == other.ips
+            && self.ready == other.ready
+            && self.deleting == other.deleting
     }
 
     /// Upstream's ShouldPodBeInEndpoints: finished pods and pods without an IP never
@@ -198,7 +132,7 @@ impl Cached for Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec};
+    use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, PodSpec};
 
     fn pod_with_ports() -> PodInfo {
         let pod = Pod {

@@ -210,7 +210,7 @@ fn ips(s: &EndpointSubset, ready: bool) -> std::collections::BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoints::pods::NamedPort;
+    use crate::shared::NamedPort;
     use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 

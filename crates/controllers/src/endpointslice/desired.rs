@@ -126,7 +126,7 @@ pub(crate) fn desired(svc: &Service, pods: &[Arc<PodInfo>]) -> BTreeMap<Shape, G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoints::pods::NamedPort;
+    use crate::shared::NamedPort;
     use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 

@@ -7,8 +7,9 @@ mod plan;
 use crate::endpoints::informer::{self, key, Cached, Store};
 use crate::endpoints::pods::{managed, selects, PodInfo};
 use crate::endpoints::{queue::Queue, Membership};
+use crate::shared::Pods;
 use crate::{Context, Result};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::watcher;
@@ -52,7 +53,7 @@ impl Slice {
 
 pub async fn run(ctx: Arc<Context>) -> Result<()> {
     let services: Arc<Store<Service>> = Store::new();
-    let pods: Arc<Store<PodInfo>> = Store::new();
+    let pods = ctx.pods.clone();
     let slices: Arc<Store<Slice>> = Store::new();
     let queue = Queue::new();
     let membership = Arc::new(Membership::default());
@@ -74,17 +75,7 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
     };
     let pod_feed = {
         let (queue, services) = (queue.clone(), services.clone());
-        informer::run(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            pods.clone(),
-            PodInfo::from_pod,
-            move |change| {
-                for k in membership.affected(&services, &change) {
-                    queue.add(k);
-                }
-            },
-        )
+        crate::endpoints::feed_from_pods(pods.subscribe(), services, membership, queue)
     };
     let slice_feed = {
         let queue = queue.clone();
@@ -130,7 +121,7 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
 struct Controller {
     ctx: Arc<Context>,
     services: Arc<Store<Service>>,
-    pods: Arc<Store<PodInfo>>,
+    pods: Pods,
     slices: Arc<Store<Slice>>,
 }
 

@@ -75,13 +75,7 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
         lease_renew,
         |_| {},
     );
-    let pod_feed = informer::run(
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default(),
-        pods.clone(),
-        PodRef::from_pod,
-        |_| {},
-    );
+    let pod_feed = informer::run_pods(ctx.pods.subscribe(), pods.clone(), PodRef::from_pod, |_| {});
     let monitor = {
         let (ctx, nodes, leases, pods) = (ctx.clone(), nodes.clone(), leases.clone(), pods.clone());
         async move {
@@ -265,7 +259,7 @@ async fn patch_taints(
 /// that endpoints stop sending them traffic.
 async fn mark_pods_not_ready(ctx: &Context, pods: &Store<PodRef>, node: &str) {
     for pod in pods.indexed(node) {
-        if pod.ready != Some(true) {
+        if !pod.ready {
             continue;
         }
         let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &pod.namespace);
@@ -283,7 +277,7 @@ async fn mark_pods_not_ready(ctx: &Context, pods: &Store<PodRef>, node: &str) {
             .await
         {
             Ok(obj) => {
-                pods.apply(PodRef::from_pod(obj));
+                pods.apply(PodRef::from_pod(&crate::shared::CachedPod::from_pod(obj)));
                 ctx.recorder
                     .record(
                         &pod.reference(),

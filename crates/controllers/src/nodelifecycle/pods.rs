@@ -1,7 +1,8 @@
 //! What node lifecycle and taint eviction need to know about a pod.
 
 use crate::endpoints::informer::{key, Cached};
-use k8s_openapi::api::core::v1::{Pod, Toleration};
+use crate::shared::CachedPod;
+use k8s_openapi::api::core::v1::Toleration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PodRef {
@@ -10,8 +11,8 @@ pub(crate) struct PodRef {
     pub uid: String,
     pub node: Option<String>,
     pub tolerations: Vec<Toleration>,
-    /// The Ready condition's status as a bool; None without a Ready condition.
-    pub ready: Option<bool>,
+    /// Whether the Ready condition is True.
+    pub ready: bool,
     pub deleting: bool,
 }
 
@@ -25,23 +26,15 @@ impl Cached for PodRef {
 }
 
 impl PodRef {
-    pub(crate) fn from_pod(pod: Pod) -> Self {
-        let spec = pod.spec.unwrap_or_default();
-        let ready = pod
-            .status
-            .and_then(|s| s.conditions)
-            .into_iter()
-            .flatten()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.status == "True");
+    pub(crate) fn from_pod(pod: &CachedPod) -> Self {
         Self {
-            namespace: pod.metadata.namespace.unwrap_or_default(),
-            name: pod.metadata.name.unwrap_or_default(),
-            uid: pod.metadata.uid.unwrap_or_default(),
-            node: spec.node_name.filter(|n| !n.is_empty()),
-            tolerations: spec.tolerations.unwrap_or_default(),
-            ready,
-            deleting: pod.metadata.deletion_timestamp.is_some(),
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+            uid: pod.uid.clone(),
+            node: pod.node_name.clone(),
+            tolerations: pod.tolerations.clone(),
+            ready: pod.ready,
+            deleting: pod.deleting,
         }
     }
 

@@ -12,19 +12,19 @@ mod sync;
 pub(crate) use apierr::{is_already_exists, is_conflict, is_not_found, message};
 pub use owner::Replicated;
 
+use crate::shared::{CachedPod, PodEvent, Pods};
 use crate::{Context, Error, Result};
 use expectations::Expectations;
 use futures::channel::mpsc;
 use futures::{stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::ReplicationController;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{self, reflector, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::{applier, WatchStreamExt};
 use kube::Api;
-use podcache::PodCache;
-use rkube_client::objects::{controller_of, selector_matches};
+use rkube_client::objects::selector_matches;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,71 +32,56 @@ use std::time::Duration;
 /// What a sync of kind `K` works with.
 pub(crate) struct Shared<K: Replicated> {
     ctx: Arc<Context>,
-    pods: PodCache,
+    pods: Pods,
     expectations: Arc<Expectations>,
     store: Store<K>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
 pub async fn run(ctx: Arc<Context>) -> Result<()> {
-    let pods = PodCache::default();
+    let pods = ctx.pods.clone();
     let expectations = Arc::new(Expectations::default());
     let (rs_tx, rs_rx) = mpsc::unbounded();
     let (rc_tx, rc_rx) = mpsc::unbounded();
-    let feed = feed_pods(
-        ctx.client.clone(),
-        pods.clone(),
-        expectations.clone(),
-        vec![rs_tx, rc_tx],
-    );
+    let feed = feed_pods(pods.subscribe(), expectations.clone(), vec![rs_tx, rc_tx]);
     let rs = run_kind::<ReplicaSet>(ctx.clone(), pods.clone(), expectations.clone(), rs_rx);
     let rc = run_kind::<ReplicationController>(ctx, pods, expectations, rc_rx);
     tokio::try_join!(feed, rs, rc).map(|_| ())
 }
 
-/// Keeps the pod cache and expectations current and tells each kind's queue which pods
-/// changed. Expectations are updated before the queues hear of the pod, so a sync that
-/// runs because of this pod already sees it counted.
+/// Checks pod changes off the expectations and tells each kind's queue which pods
+/// changed. The shared store already holds the change when it arrives here, and
+/// expectations are lowered before the queues hear of the pod, so a sync that runs
+/// because of this pod sees it both in the store and counted.
 async fn feed_pods(
-    client: kube::Client,
-    pods: PodCache,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<PodEvent>,
     expectations: Arc<Expectations>,
-    queues: Vec<mpsc::UnboundedSender<Arc<Pod>>>,
+    queues: Vec<mpsc::UnboundedSender<Arc<CachedPod>>>,
 ) -> Result<()> {
-    let api: Api<Pod> = Api::all(client);
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    while let Some(event) = events.next().await {
-        let event = match event {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "replicaset controller: pod watch");
-                continue;
-            }
+    let mut seen = Vec::new();
+    while let Some(event) = changes.recv().await {
+        let PodEvent::Changed { old, new } = event else {
+            continue;
         };
-        let touched = match &event {
-            Event::Apply(p) | Event::Delete(p) => Some(Arc::new(p.clone())),
-            _ => None,
-        };
-        for seen in pods.apply(event) {
-            expectations.observe(&seen);
+        podcache::observe(old.as_deref(), new.as_deref(), &mut seen);
+        for s in seen.drain(..) {
+            expectations.observe(&s);
         }
-        if let Some(pod) = touched {
+        if let Some(pod) = new.or(old) {
             for q in &queues {
                 let _ = q.unbounded_send(pod.clone());
             }
         }
     }
-    Err(Error::Other("pod watch ended".into()))
+    Err(Error::Other("shared pod informer stopped".into()))
 }
 
 /// The owners of kind `K` a pod change concerns: its controller, or for an orphan every
 /// owner whose selector matches (it may adopt it).
-fn owners_of<K: Replicated>(store: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    match controller_of(&pod.metadata) {
-        Some(r) if r.kind == K::kind(&()) => vec![ObjectRef::new(&r.name).within(&ns)],
+fn owners_of<K: Replicated>(store: &Store<K>, pod: &CachedPod) -> Vec<ObjectRef<K>> {
+    let ns = &pod.namespace;
+    match pod.controller() {
+        Some(r) if r.kind == K::kind(&()) => vec![ObjectRef::new(&r.name).within(ns)],
         Some(_) => Vec::new(),
         None => store
             .state()
@@ -104,7 +89,7 @@ fn owners_of<K: Replicated>(store: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
             .filter(|o| o.meta().namespace.as_deref() == Some(ns.as_str()))
             .filter(|o| {
                 o.pod_selector()
-                    .is_some_and(|s| selector_matches(&s, pod.metadata.labels.as_ref()))
+                    .is_some_and(|s| selector_matches(&s, Some(&pod.labels)))
             })
             .map(|o| ObjectRef::from_obj(o.as_ref()))
             .collect(),
@@ -113,9 +98,9 @@ fn owners_of<K: Replicated>(store: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
 
 async fn run_kind<K: Replicated>(
     ctx: Arc<Context>,
-    pods: PodCache,
+    pods: Pods,
     expectations: Arc<Expectations>,
-    pod_changes: mpsc::UnboundedReceiver<Arc<Pod>>,
+    pod_changes: mpsc::UnboundedReceiver<Arc<CachedPod>>,
 ) -> Result<()> {
     let api: Api<K> = Api::all(ctx.client.clone());
     let (store, writer) = reflector::store::<K>();

@@ -1,13 +1,11 @@
 //! Which pods to delete first when scaling down: upstream's ActivePodsWithRanks order,
 //! the least useful pods first.
 
-use super::podutil::{is_ready, max_restarts, millis, node_name, phase, ready_since};
-use k8s_openapi::api::core::v1::Pod;
+use super::podutil::{is_ready, max_restarts, node_name, phase, ready_since};
+use crate::shared::CachedPod;
 use std::cmp::Ordering;
 
-const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
-
-fn phase_ordinal(pod: &Pod) -> u8 {
+fn phase_ordinal(pod: &CachedPod) -> u8 {
     match phase(pod) {
         "Pending" => 0,
         "Unknown" => 1,
@@ -16,13 +14,8 @@ fn phase_ordinal(pod: &Pod) -> u8 {
     }
 }
 
-fn deletion_cost(pod: &Pod) -> i32 {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DELETION_COST))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+fn deletion_cost(pod: &CachedPod) -> i32 {
+    pod.deletion_cost
 }
 
 /// Age bucket on a log2 scale of nanoseconds, so pods of similar age tie (and fall back to
@@ -52,7 +45,7 @@ fn newer_first(a: Option<i64>, b: Option<i64>, now: i64, uids: (&str, &str)) -> 
 
 /// A pod with how many related pods (same owner family) share its node.
 pub struct Ranked<'a> {
-    pub pod: &'a Pod,
+    pub pod: &'a CachedPod,
     pub colocated: usize,
 }
 
@@ -76,10 +69,7 @@ pub fn compare(a: &Ranked, b: &Ranked, now: i64) -> Ordering {
     if let Some(o) = by.into_iter().find(|o| o.is_ne()) {
         return o;
     }
-    let uids = (
-        pa.metadata.uid.as_deref().unwrap_or(""),
-        pb.metadata.uid.as_deref().unwrap_or(""),
-    );
+    let uids = (pa.uid.as_str(), pb.uid.as_str());
     if is_ready(pa) && is_ready(pb) {
         let (ra, rb) = (ready_since(pa), ready_since(pb));
         if ra != rb {
@@ -90,8 +80,7 @@ pub fn compare(a: &Ranked, b: &Ranked, now: i64) -> Ordering {
     if restarts.is_ne() {
         return restarts;
     }
-    let ca = pa.metadata.creation_timestamp.as_ref().map(millis);
-    let cb = pb.metadata.creation_timestamp.as_ref().map(millis);
+    let (ca, cb) = (pa.created, pb.created);
     if ca != cb {
         return newer_first(ca, cb, now, uids);
     }
@@ -106,7 +95,7 @@ pub fn sort_for_deletion(pods: &mut [Ranked], now: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ContainerStatus, PodCondition, PodSpec, PodStatus};
+    use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition, PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
     use k8s_openapi::jiff::Timestamp;
 
@@ -116,8 +105,15 @@ mod tests {
         Time(Timestamp::from_millisecond(ms).unwrap())
     }
 
-    fn pod(name: &str, node: &str, phase: &str, ready: bool, restarts: i32, age_s: i64) -> Pod {
-        Pod {
+    fn pod(
+        name: &str,
+        node: &str,
+        phase: &str,
+        ready: bool,
+        restarts: i32,
+        age_s: i64,
+    ) -> CachedPod {
+        CachedPod::from_pod(Pod {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 uid: Some(name.into()),
@@ -142,19 +138,16 @@ mod tests {
                 }]),
                 ..Default::default()
             }),
-        }
+        })
     }
 
-    fn order(pods: &[Pod]) -> Vec<String> {
+    fn order(pods: &[CachedPod]) -> Vec<String> {
         let mut ranked: Vec<Ranked> = pods
             .iter()
             .map(|pod| Ranked { pod, colocated: 0 })
             .collect();
         sort_for_deletion(&mut ranked, NOW);
-        ranked
-            .iter()
-            .map(|r| r.pod.metadata.name.clone().unwrap())
-            .collect()
+        ranked.iter().map(|r| r.pod.name.clone()).collect()
     }
 
     #[test]
@@ -205,6 +198,6 @@ mod tests {
             },
         ];
         sort_for_deletion(&mut ranked, NOW);
-        assert_eq!(ranked[0].pod.metadata.name.as_deref(), Some("crowded"));
+        assert_eq!(ranked[0].pod.name, "crowded");
     }
 }

@@ -6,6 +6,7 @@ use super::owner::{Counts, Replicated};
 use super::podutil::{available_at, is_ready, node_name, now_millis};
 use super::rank::{sort_for_deletion, Ranked};
 use super::Shared;
+use crate::shared::CachedPod;
 use crate::{Error, Result};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
@@ -41,7 +42,7 @@ pub async fn reconcile<K: Replicated>(obj: Arc<K>, sh: Arc<Shared<K>>) -> Result
         uid: meta.uid.clone().unwrap_or_default(),
     };
     let selector = obj.pod_selector();
-    let active: Vec<Arc<Pod>> = sh
+    let active: Vec<Arc<CachedPod>> = sh
         .pods
         .candidates(&t.ns, &t.uid)
         .into_iter()
@@ -71,17 +72,16 @@ pub async fn reconcile<K: Replicated>(obj: Arc<K>, sh: Arc<Shared<K>>) -> Result
     })
 }
 
-fn owner_refs_patch(pod: &Pod, refs: Vec<Value>) -> Value {
+fn owner_refs_patch(pod: &CachedPod, refs: Vec<Value>) -> Value {
     json!({"metadata": {
-        "resourceVersion": pod.metadata.resource_version,
+        "resourceVersion": pod.resource_version,
         "ownerReferences": if refs.is_empty() { Value::Null } else { Value::Array(refs) },
     }})
 }
 
-fn current_refs(meta: &ObjectMeta) -> Vec<Value> {
-    meta.owner_references
+fn current_refs(pod: &CachedPod) -> Vec<Value> {
+    pod.owner_references
         .iter()
-        .flatten()
         .filter_map(|r| serde_json::to_value(r).ok())
         .collect()
 }
@@ -92,21 +92,21 @@ async fn claim<K: Replicated>(
     sh: &Shared<K>,
     t: &Target<'_, K>,
     selector: Option<&LabelSelector>,
-    pods: Vec<Arc<Pod>>,
-) -> Result<Vec<Arc<Pod>>> {
+    pods: Vec<Arc<CachedPod>>,
+) -> Result<Vec<Arc<CachedPod>>> {
     let api: Api<Pod> = Api::namespaced(sh.ctx.client.clone(), &t.ns);
     let deleting = is_deleting(t.obj.meta());
     let mut out = Vec::with_capacity(pods.len());
     let mut may_adopt: Option<bool> = None;
     for pod in pods {
-        let matches = selector.is_some_and(|s| selector_matches(s, pod.metadata.labels.as_ref()));
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        match controller_of(&pod.metadata) {
+        let matches = selector.is_some_and(|s| selector_matches(s, Some(&pod.labels)));
+        let name = pod.name.clone();
+        match pod.controller() {
             Some(r) if r.uid == t.uid => {
                 if matches {
                     out.push(pod);
                 } else if !deleting {
-                    let refs = current_refs(&pod.metadata)
+                    let refs = current_refs(&pod)
                         .into_iter()
                         .filter(|r| r.get("uid").and_then(Value::as_str) != Some(t.uid.as_str()))
                         .collect();
@@ -133,7 +133,7 @@ async fn claim<K: Replicated>(
                 let Some(ours) = controller_ref(t.obj) else {
                     continue;
                 };
-                let mut refs = current_refs(&pod.metadata);
+                let mut refs = current_refs(&pod);
                 refs.push(serde_json::to_value(ours).map_err(|e| Error::Other(e.to_string()))?);
                 let patch = owner_refs_patch(&pod, refs);
                 match api
@@ -141,7 +141,7 @@ async fn claim<K: Replicated>(
                     .await
                     .map_err(Error::from)
                 {
-                    Ok(p) => out.push(Arc::new(p)),
+                    Ok(p) => out.push(Arc::new(CachedPod::from_pod(p))),
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => return Err(e),
                 }
@@ -163,7 +163,11 @@ async fn still_current<K: Replicated>(sh: &Shared<K>, t: &Target<'_, K>) -> Resu
     })
 }
 
-async fn manage<K: Replicated>(sh: &Shared<K>, t: &Target<'_, K>, pods: &[Arc<Pod>]) -> Result<()> {
+async fn manage<K: Replicated>(
+    sh: &Shared<K>,
+    t: &Target<'_, K>,
+    pods: &[Arc<CachedPod>],
+) -> Result<()> {
     let desired = t.obj.desired().max(0) as usize;
     if pods.len() < desired {
         create_pods(sh, t, (desired - pods.len()).min(BURST)).await
@@ -241,8 +245,8 @@ async fn create_pods<K: Replicated>(sh: &Shared<K>, t: &Target<'_, K>, count: us
 fn related_pods<K: Replicated>(
     sh: &Shared<K>,
     t: &Target<'_, K>,
-    own: &[Arc<Pod>],
-) -> Vec<Arc<Pod>> {
+    own: &[Arc<CachedPod>],
+) -> Vec<Arc<CachedPod>> {
     let Some(parent) = controller_of(t.obj.meta()).map(|r| r.uid.clone()) else {
         return own.to_vec();
     };
@@ -264,7 +268,7 @@ fn related_pods<K: Replicated>(
 async fn delete_pods<K: Replicated>(
     sh: &Shared<K>,
     t: &Target<'_, K>,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     count: usize,
 ) -> Result<()> {
     let mut per_node: HashMap<String, usize> = HashMap::new();
@@ -284,7 +288,7 @@ async fn delete_pods<K: Replicated>(
     let victims: Vec<String> = ranked
         .iter()
         .take(count)
-        .filter_map(|r| r.pod.metadata.name.clone())
+        .map(|r| r.pod.name.clone())
         .collect();
     sh.expectations.expect(&t.uid, 0, &victims);
     let api: Api<Pod> = Api::namespaced(sh.ctx.client.clone(), &t.ns);
@@ -318,7 +322,7 @@ async fn delete_pods<K: Replicated>(
 }
 
 /// The status counts of `pods` against `obj` at time `now`.
-pub fn count<K: Replicated>(obj: &K, pods: &[Arc<Pod>], now: i64) -> Counts {
+pub fn count<K: Replicated>(obj: &K, pods: &[Arc<CachedPod>], now: i64) -> Counts {
     let template_labels = obj
         .pod_template()
         .and_then(|t| t.metadata.as_ref())
@@ -330,7 +334,7 @@ pub fn count<K: Replicated>(obj: &K, pods: &[Arc<Pod>], now: i64) -> Counts {
         ..Default::default()
     };
     for p in pods {
-        let labels = p.metadata.labels.as_ref();
+        let labels = Some(&p.labels);
         if template_labels
             .iter()
             .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
@@ -350,7 +354,7 @@ pub fn count<K: Replicated>(obj: &K, pods: &[Arc<Pod>], now: i64) -> Counts {
 async fn write_status<K: Replicated>(
     sh: &Shared<K>,
     t: &Target<'_, K>,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     manage_error: Option<&Error>,
 ) -> Result<()> {
     let counts = count(t.obj, pods, now_millis());

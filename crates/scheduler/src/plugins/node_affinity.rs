@@ -93,7 +93,7 @@ impl FilterPlugin for NodeAffinity {
     }
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
-        if required_matches(&pod.pod, node) {
+        if required_matches(pod.pod(), node) {
             Ok(())
         } else {
             Err(Status::unresolvable(NAME, REASON))
@@ -112,7 +112,7 @@ impl ScorePlugin for NodeAffinity {
 
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let preferred = pod
-            .pod
+            .pod()
             .spec
             .as_ref()
             .and_then(|s| s.affinity.as_ref())

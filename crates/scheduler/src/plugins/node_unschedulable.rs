@@ -32,7 +32,7 @@ impl FilterPlugin for NodeUnschedulable {
             effect: "NoSchedule".into(),
             ..Default::default()
         };
-        let tolerations = pod.pod.spec.as_ref().and_then(|s| s.tolerations.as_ref());
+        let tolerations = pod.pod().spec.as_ref().and_then(|s| s.tolerations.as_ref());
         if tolerations.is_some_and(|t| t.iter().any(|t| tolerates(t, &taint))) {
             return Ok(());
         }

@@ -33,7 +33,7 @@ fn constraints(pod: &PodInfo, hard: bool) -> Vec<Constraint> {
         "ScheduleAnyway"
     };
     let Some(list) = pod
-        .pod
+        .pod()
         .spec
         .as_ref()
         .and_then(|s| s.topology_spread_constraints.as_ref())
@@ -70,11 +70,7 @@ fn count_matching(node: &NodeInfo, ns: &str, selector: &Option<LabelSelector>) -
     let Some(sel) = selector else { return 0 };
     node.pods
         .iter()
-        .filter(|p| {
-            p.namespace() == ns
-                && p.pod.metadata.deletion_timestamp.is_none()
-                && selector_matches(sel, p.labels())
-        })
+        .filter(|p| p.namespace() == ns && !p.deleting && selector_matches(sel, p.labels()))
         .count() as i64
 }
 
@@ -86,7 +82,7 @@ fn domain_counts(pod: &PodInfo, cache: &Cache, cs: &[Constraint]) -> Vec<HashMap
         if cs.iter().any(|c| node.label(&c.key).is_none()) {
             continue;
         }
-        if cs.iter().any(|c| c.honor_affinity) && !required_matches(&pod.pod, node) {
+        if cs.iter().any(|c| c.honor_affinity) && !required_matches(pod.pod(), node) {
             continue;
         }
         if cs.iter().any(|c| c.honor_taints)

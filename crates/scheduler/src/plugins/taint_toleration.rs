@@ -43,7 +43,7 @@ fn taints(node: &NodeInfo) -> &[Taint] {
 }
 
 fn tolerations(pod: &PodInfo) -> &[Toleration] {
-    pod.pod
+    pod.pod()
         .spec
         .as_ref()
         .and_then(|s| s.tolerations.as_deref())

@@ -1,0 +1,658 @@
+//! The bootcamp's "explore your app" module on a real node: `rkube server` with its
+//! agent (kubelet + our containerd + CNI), the project's offline images, the real
+//! kubectl 1.32 and 1.33 and the official Python client. Needs root and the runtime
+//! (scripts/install-runtime.sh); fails, not skips, without them.
+//!
+//! One node per machine at a time: the tests take turns through `NODE`.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::node::{build_images, require_runtime, HostCleanup};
+use common::{eventually, json, Cluster};
+
+const V1: &str = "gcr.io/google-samples/kubernetes-bootcamp:v1";
+const V2: &str = "docker.io/jocatalin/kubernetes-bootcamp:v2";
+const GREETING: &str = "Hello Kubernetes bootcamp! | Running on: ";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls with a deadline long enough for image imports and container starts on a busy
+/// 2-core machine.
+fn slowly<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Serialises the tests: each runs its own node, one at a time.
+static NODE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn node_turn() -> std::sync::MutexGuard<'static, ()> {
+    NODE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Node {
+    c: Cluster,
+    _cleanup: HostCleanup,
+    _images: tempfile::TempDir,
+}
+
+fn start_node() -> Node {
+    require_runtime();
+    let images = tempfile::tempdir().unwrap();
+    build_images(images.path());
+    // Every node of this run gets its own bridge, cgroup and pod network.
+    static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pid = std::process::id();
+    let bridge = format!("rkk{}x{n}", pid % 1_000_000);
+    let cgroup = format!("/rkube-kubelet-test-{pid}-{n}");
+    let cluster_cidr = format!("10.{}.0.0/16", 240 + n % 10);
+    let kubelet_port = free_port().to_string();
+    let images_dir = images.path().to_string_lossy().to_string();
+    let c = Cluster::start_with_agent(&[
+        "--node-name",
+        "rkube-node",
+        "--node-ip",
+        "127.0.0.1",
+        "--kubelet-port",
+        &kubelet_port,
+        "--cni-bridge",
+        &bridge,
+        "--cluster-cidr",
+        &cluster_cidr,
+        "--cgroup-root",
+        &cgroup,
+        "--images-dir",
+        &images_dir,
+    ]);
+    let cleanup = HostCleanup {
+        data: c.data_dir().join("data"),
+        bridge,
+        cgroup,
+    };
+    Node {
+        c,
+        _cleanup: cleanup,
+        _images: images,
+    }
+}
+
+fn pod_names(c: &Cluster, selector: &str) -> Vec<String> {
+    let out = c.ok(
+        "1.33",
+        &[
+            "get",
+            "pods",
+            "-l",
+            selector,
+            "-o",
+            "go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{\"\\n\"}}{{end}}{{end}}",
+        ],
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+fn ready_pods(c: &Cluster, selector: &str) -> Vec<String> {
+    let out = c.ok(
+        "1.33",
+        &[
+            "get",
+            "pods",
+            "-l",
+            selector,
+            "-o",
+            "go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{$n := .metadata.name}}{{range .status.conditions}}{{if and (eq .type \"Ready\") (eq .status \"True\")}}{{$n}}{{\"\\n\"}}{{end}}{{end}}{{end}}{{end}}",
+        ],
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+/// `kubectl proxy` on a free port, killed on drop.
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Proxy {
+    fn start(c: &Cluster) -> Proxy {
+        let port = free_port();
+        let child = c
+            .kubectl_cmd("1.33")
+            .args(["proxy", &format!("--port={port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl proxy");
+        let p = Proxy { child, port };
+        eventually("kubectl proxy", || {
+            p.get("/version").0.eq(&200).then_some(())
+        });
+        p
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "-m", "10", "-o", "-", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.port))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn greeting_of(proxy: &Proxy, pod: &str) -> Option<String> {
+    let (code, body) = proxy.get(&format!(
+        "/api/v1/namespaces/default/pods/{pod}:8080/proxy/"
+    ));
+    (code == 200 && body.starts_with(GREETING)).then_some(body)
+}
+
+fn explore_your_app(c: &Cluster, version: &str, pod: &str, proxy: &Proxy) {
+    // kubectl logs
+    let logs = c.ok(version, &["logs", pod]);
+    assert!(
+        logs.contains("Kubernetes Bootcamp App Started At"),
+        "{logs}"
+    );
+
+    // exec env: the pod's environment, with the service links of the `kubernetes` service.
+    let env = c.ok(version, &["exec", pod, "--", "env"]);
+    assert!(env.contains(&format!("HOSTNAME={pod}")), "{env}");
+    assert!(env.contains("KUBERNETES_SERVICE_HOST="), "{env}");
+
+    // A failing command's exit code reaches kubectl.
+    let out = c.kubectl(
+        version,
+        &[
+            "exec",
+            pod,
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+
+    // stdin reaches the command.
+    let mut child = c
+        .kubectl_cmd(version)
+        .args(["exec", "-i", pod, "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"through stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through stdin\n");
+
+    // exec -ti POD -- bash, under a pseudo-terminal (script(1) provides one).
+    let kubectl = common::kubectl_path(version);
+    let mut child = Command::new("script")
+        .args(["-qfec"])
+        .arg(format!("{} exec -ti {pod} -- bash", kubectl.display()))
+        .arg("/dev/null")
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.home())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    stdin.write_all(b"echo tty-$((40+2)); tty\r").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    stdin.write_all(b"exit\r").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tty-42"),
+        "exec -ti output: {text:?} {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("/dev/pts/"), "no terminal inside: {text:?}");
+
+    // port-forward pod/NAME 18080:8080 then curl.
+    let local = free_port();
+    let mut pf = c
+        .kubectl_cmd(version)
+        .args([
+            "port-forward",
+            &format!("pod/{pod}"),
+            &format!("{local}:8080"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let body = eventually("port-forward answers", || {
+        let out = Command::new("curl")
+            .args(["-sS", "-m", "5"])
+            .arg(format!("http://127.0.0.1:{local}/"))
+            .output()
+            .ok()?;
+        let body = String::from_utf8_lossy(&out.stdout).to_string();
+        body.starts_with(GREETING).then_some(body)
+    });
+    assert!(body.contains(pod), "{body}");
+    // A second connection over the same forward.
+    let again = Command::new("curl")
+        .args(["-sS", "-m", "5"])
+        .arg(format!("http://127.0.0.1:{local}/"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with(GREETING));
+    let _ = pf.kill();
+    let _ = pf.wait();
+
+    // The proxy URLs of the tutorial.
+    let (code, body) = proxy.get(&format!("/api/v1/namespaces/default/pods/{pod}/"));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["metadata"]["name"], pod);
+    let greeting = greeting_of(proxy, pod).expect("greeting through the API proxy");
+    assert!(greeting.contains(pod), "{greeting}");
+}
+
+#[test]
+fn bootcamp_explore_your_app_on_a_real_node() {
+    let _turn = node_turn();
+    let node = start_node();
+    let c = &node.c;
+
+    // The node registers with the host's real capacity and becomes Ready.
+    slowly("node Ready", || {
+        let out = c.kubectl("1.33", &["get", "node", "rkube-node", "-o", "json"]);
+        let n = json(&String::from_utf8_lossy(&out.stdout)).clone();
+        let ready = n["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        ready.then_some(())
+    });
+    let n = json(&c.ok("1.33", &["get", "node", "rkube-node", "-o", "json"]));
+    let cpus = std::thread::available_parallelism()
+        .unwrap()
+        .get()
+        .to_string();
+    assert_eq!(n["status"]["capacity"]["cpu"], cpus.as_str(), "{n}");
+    assert!(n["status"]["nodeInfo"]["containerRuntimeVersion"]
+        .as_str()
+        .unwrap()
+        .starts_with("containerd://"));
+
+    c.ok(
+        "1.33",
+        &[
+            "create",
+            "deployment",
+            "kubernetes-bootcamp",
+            &format!("--image={V1}"),
+        ],
+    );
+    slowly("bootcamp pod Ready", || {
+        (ready_pods(c, "app=kubernetes-bootcamp").len() == 1).then_some(())
+    });
+    let pod = c.ok(
+        "1.33",
+        &[
+            "get",
+            "pods",
+            "-o",
+            "go-template",
+            "--template",
+            "{{range .items}}{{.metadata.name}}{{\"\\n\"}}{{end}}",
+        ],
+    );
+    let pod = pod.trim().to_string();
+    let wide = c.ok("1.33", &["get", "pods", "-o", "wide"]);
+    assert!(
+        wide.contains("Running") && wide.contains("rkube-node"),
+        "{wide}"
+    );
+    let pod_ip = c.ok(
+        "1.33",
+        &["get", "pod", &pod, "-o", "jsonpath={.status.podIP}"],
+    );
+    let node_cidr = c.ok(
+        "1.33",
+        &[
+            "get",
+            "node",
+            "rkube-node",
+            "-o",
+            "jsonpath={.spec.podCIDR}",
+        ],
+    );
+    let prefix = node_cidr
+        .rsplit_once(".0/")
+        .map(|(p, _)| format!("{p}."))
+        .unwrap();
+    assert!(
+        pod_ip.starts_with(&prefix),
+        "pod IP {pod_ip} outside the node's podCIDR {node_cidr}"
+    );
+    assert!(wide.contains(&pod_ip), "{wide}");
+    let describe = c.ok("1.33", &["describe", "pods"]);
+    for event in ["Scheduled", "Pulled", "Created", "Started"] {
+        assert!(
+            describe.contains(event),
+            "describe lacks {event}: {describe}"
+        );
+    }
+    c.ok(
+        "1.33",
+        &[
+            "wait",
+            "--for=condition=ready",
+            "pod",
+            "-l",
+            "app=kubernetes-bootcamp",
+        ],
+    );
+
+    let proxy = Proxy::start(c);
+    for version in ["1.32", "1.33"] {
+        explore_your_app(c, version, &pod, &proxy);
+    }
+
+    // The official Python client: exec stream and WebSocket port-forwarding.
+    let script = format!(
+        "{}/../../tests/python/kubelet_test.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new("python3")
+        .arg(&script)
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("POD", &pod)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "kubelet_test.py failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // logs -f follows new lines: each request through the proxy logs one.
+    let mut follow = c
+        .kubectl_cmd("1.33")
+        .args(["logs", "-f", &pod])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let before = lines.lock().unwrap().matches("Total Requests").count();
+    slowly("logs -f shows a new request", || {
+        greeting_of(&proxy, &pod);
+        let now = lines.lock().unwrap().matches("Total Requests").count();
+        (now > before + 1).then_some(())
+    });
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // Scale to 4: each pod answers with its own name.
+    c.ok(
+        "1.33",
+        &["scale", "deployments/kubernetes-bootcamp", "--replicas=4"],
+    );
+    slowly("4 ready pods", || {
+        (ready_pods(c, "app=kubernetes-bootcamp").len() == 4).then_some(())
+    });
+    for p in pod_names(c, "app=kubernetes-bootcamp") {
+        let body = slowly("pod answers", || greeting_of(&proxy, &p));
+        assert!(body.contains(&p) && body.contains("v=1"), "{body}");
+    }
+
+    // set image v2: every answer says v=2.
+    c.ok(
+        "1.33",
+        &[
+            "set",
+            "image",
+            "deployments/kubernetes-bootcamp",
+            &format!("kubernetes-bootcamp={V2}"),
+        ],
+    );
+    c.ok(
+        "1.33",
+        &[
+            "rollout",
+            "status",
+            "deployments/kubernetes-bootcamp",
+            "--timeout=180s",
+        ],
+    );
+    slowly("v2 everywhere", || {
+        let pods = pod_names(c, "app=kubernetes-bootcamp");
+        (pods.len() == 4
+            && pods
+                .iter()
+                .all(|p| greeting_of(&proxy, p).is_some_and(|b| b.contains("v=2"))))
+        .then_some(())
+    });
+
+    // Deleting a pod stops its container within the grace period, and the pod goes.
+    let victim = pod_names(c, "app=kubernetes-bootcamp")[0].clone();
+    let started = Instant::now();
+    c.ok("1.33", &["delete", "pod", &victim, "--grace-period=5"]);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    slowly("replacement", || {
+        (ready_pods(c, "app=kubernetes-bootcamp").len() == 4).then_some(())
+    });
+
+    // A kill -9 of the whole server and a restart leave the containers running.
+    let before = container_ids(c);
+    let mut node = node;
+    node.c.kill9();
+    node.c.launch();
+    let c = &node.c;
+    slowly("pods still ready after restart", || {
+        (ready_pods(c, "app=kubernetes-bootcamp").len() == 4).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(container_ids(c), before, "containers were restarted");
+}
+
+/// Container IDs and restart counts of the bootcamp pods, sorted.
+fn container_ids(c: &Cluster) -> Vec<String> {
+    let out = c.ok(
+        "1.33",
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=kubernetes-bootcamp",
+            "-o",
+            "go-template={{range .items}}{{range .status.containerStatuses}}{{.containerID}}/{{.restartCount}}{{\"\\n\"}}{{end}}{{end}}",
+        ],
+    );
+    let mut ids: Vec<String> = out.lines().map(str::to_string).collect();
+    ids.sort();
+    ids
+}
+
+fn apply(c: &Cluster, yaml: &str) {
+    let f = common::write_file(c.data_dir(), "manifest.yaml", yaml);
+    c.ok("1.33", &["apply", "-f", f.to_str().unwrap()]);
+}
+
+fn pod_json(c: &Cluster, name: &str) -> serde_json::Value {
+    json(&c.ok("1.33", &["get", "pod", name, "-o", "json"]))
+}
+
+fn is_ready(pod: &serde_json::Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// Liveness failures restart the container (RESTARTS counts them), a failing readiness
+/// probe keeps the pod out of Ready until it passes, an image that cannot be pulled
+/// shows ErrImagePull / ImagePullBackOff, and a containerd crash is survived.
+#[test]
+fn probes_pull_errors_and_runtime_restarts() {
+    let _turn = node_turn();
+    let node = start_node();
+    let c = &node.c;
+    slowly("node Ready", || {
+        let n = json(&c.ok("1.33", &["get", "node", "rkube-node", "-o", "json"]));
+        n["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            .then_some(())
+    });
+    apply(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: liveness}}
+spec:
+  containers:
+  - name: app
+    image: {V1}
+    livenessProbe:
+      httpGet: {{path: /, port: 8081}}
+      periodSeconds: 1
+      failureThreshold: 2
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: readiness}}
+spec:
+  containers:
+  - name: app
+    image: {V1}
+    readinessProbe:
+      exec: {{command: [cat, /tmp/ready]}}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: unpullable}}
+spec:
+  containers:
+  - name: app
+    image: 127.0.0.1:1/nothing/here:v9
+"#
+        ),
+    );
+    // Liveness: restarted, and the RESTARTS column counts it.
+    slowly("liveness restarts", || {
+        let p = pod_json(c, "liveness");
+        (p["status"]["containerStatuses"][0]["restartCount"].as_i64()? >= 1).then_some(())
+    });
+    let table = c.ok("1.33", &["get", "pod", "liveness"]);
+    let restarts: i64 = table
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(restarts >= 1, "{table}");
+    let events = c.ok("1.33", &["describe", "pod", "liveness"]);
+    assert!(events.contains("Liveness probe failed"), "{events}");
+
+    // Readiness: running but not Ready until the probe passes.
+    slowly("readiness pod running", || {
+        (pod_json(c, "readiness")["status"]["phase"] == "Running").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let p = pod_json(c, "readiness");
+    assert!(
+        !is_ready(&p),
+        "Ready without a passing readiness probe: {p}"
+    );
+    assert_eq!(p["status"]["containerStatuses"][0]["ready"], false);
+    c.ok("1.33", &["exec", "readiness", "--", "touch", "/tmp/ready"]);
+    slowly("readiness passes", || {
+        is_ready(&pod_json(c, "readiness")).then_some(())
+    });
+
+    // An image that cannot be pulled.
+    let reason = slowly("pull failure", || {
+        let p = pod_json(c, "unpullable");
+        let r = p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            .as_str()?
+            .to_string();
+        matches!(r.as_str(), "ErrImagePull" | "ImagePullBackOff").then_some(r)
+    });
+    assert!(!reason.is_empty());
+    let described = c.ok("1.33", &["describe", "pod", "unpullable"]);
+    assert!(
+        described.contains("Failed to pull image \"127.0.0.1:1/nothing/here:v9\""),
+        "{described}"
+    );
+
+    // containerd killed: the supervisor restarts it, pods keep running, new pods start.
+    let config = c.data_dir().join("data/containerd/config.toml");
+    let before = pod_json(c, "readiness")["status"]["containerStatuses"][0]["containerID"].clone();
+    for pid in common::node::pids_mentioning(&format!("--config\0{}", config.display())) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .output();
+    }
+    c.ok("1.33", &["run", "after-restart", &format!("--image={V1}")]);
+    slowly("new pod ready after containerd restart", || {
+        is_ready(&pod_json(c, "after-restart")).then_some(())
+    });
+    let p = pod_json(c, "readiness");
+    assert!(is_ready(&p), "{p}");
+    assert_eq!(p["status"]["containerStatuses"][0]["containerID"], before);
+    let out = c.ok("1.33", &["exec", "after-restart", "--", "echo", "alive"]);
+    assert_eq!(out, "alive\n");
+    c.ok("1.33", &["delete", "pod", "--all", "--grace-period=1"]);
+}
