@@ -50,6 +50,7 @@ cc "$work/bootcamp-v2" -DAPP_VERSION=2 -pthread "$here/src/bootcamp.c"
 # getaddrinfo in static glibc warns at link time; files and dns lookups are built
 # into glibc >= 2.34, so it resolves without shared NSS modules at run time.
 cc "$work/curl" "$here/src/curl.c"
+cc "$work/nslookup" "$here/src/nslookup.c"
 
 # A small userland: busybox applets, bash, curl, and the files shells expect.
 userland() {
@@ -64,6 +65,8 @@ userland() {
   done
   cp "$bash_static" "$root/bin/bash"
   cp "$work/curl" "$root/usr/bin/curl"
+  # Ahead of busybox's applet on PATH: resolves with the search list (src/nslookup.c).
+  cp "$work/nslookup" "$root/usr/bin/nslookup"
   # Scripts start with #!/usr/bin/env; relative links keep the tree usable when unpacked anywhere.
   ln -s ../../bin/busybox "$root/usr/bin/env"
   printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the container runtime rkube's kubelet drives, from Debian's packages:
 # containerd (with ctr), runc, the CNI plugins (/usr/lib/cni), protoc (the CRI
-# stubs are generated at build time), nftables and iproute2.
+# stubs are generated at build time), nftables, iproute2 and conntrack.
 #
 # rkube runs its own containerd with its own config, socket, root and state under
 # its data dir, so a distribution containerd service (if one is running) never
@@ -16,6 +16,8 @@ command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v modprobe >/dev/null || need+=(kmod)
+# kube-proxy flushes conntrack entries of removed UDP endpoints with it.
+command -v conntrack >/dev/null || need+=(conntrack)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

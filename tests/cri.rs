@@ -93,6 +93,7 @@ async fn bootcamp_pod_through_cri_on_our_containerd() {
         data: data.clone(),
         bridge: bridge.clone(),
         cgroup: cgroup_top.clone(),
+        nft_table: None,
     };
 
     let options = ContainerdOptions {

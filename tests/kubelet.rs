@@ -8,36 +8,14 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::node::{build_images, require_runtime, HostCleanup};
+use common::node::{
+    apply, free_port, is_ready, pod_json, pod_names, ready_pods, slowly, start_node, KubectlProxy,
+    NodeOptions, GREETING, V1, V2,
+};
 use common::{eventually, json, Cluster};
-
-const V1: &str = "gcr.io/google-samples/kubernetes-bootcamp:v1";
-const V2: &str = "docker.io/jocatalin/kubernetes-bootcamp:v2";
-const GREETING: &str = "Hello Kubernetes bootcamp! | Running on: ";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Polls with a deadline long enough for image imports and container starts on a busy
-/// 2-core machine.
-fn slowly<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 /// Serialises the tests: each runs its own node, one at a time.
 static NODE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -46,133 +24,14 @@ fn node_turn() -> std::sync::MutexGuard<'static, ()> {
     NODE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Node {
-    c: Cluster,
-    _cleanup: HostCleanup,
-    _images: tempfile::TempDir,
-}
-
-fn start_node() -> Node {
-    require_runtime();
-    let images = tempfile::tempdir().unwrap();
-    build_images(images.path());
-    // Every node of this run gets its own bridge, cgroup and pod network.
-    static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let pid = std::process::id();
-    let bridge = format!("rkk{}x{n}", pid % 1_000_000);
-    let cgroup = format!("/rkube-kubelet-test-{pid}-{n}");
-    let cluster_cidr = format!("10.{}.0.0/16", 240 + n % 10);
-    let kubelet_port = free_port().to_string();
-    let images_dir = images.path().to_string_lossy().to_string();
-    let c = Cluster::start_with_agent(&[
-        "--node-name",
-        "rkube-node",
-        "--node-ip",
-        "127.0.0.1",
-        "--kubelet-port",
-        &kubelet_port,
-        "--cni-bridge",
-        &bridge,
-        "--cluster-cidr",
-        &cluster_cidr,
-        "--cgroup-root",
-        &cgroup,
-        "--images-dir",
-        &images_dir,
-    ]);
-    let cleanup = HostCleanup {
-        data: c.data_dir().join("data"),
-        bridge,
-        cgroup,
-    };
-    Node {
-        c,
-        _cleanup: cleanup,
-        _images: images,
-    }
-}
-
-fn pod_names(c: &Cluster, selector: &str) -> Vec<String> {
-    let out = c.ok(
-        "1.33",
-        &[
-            "get",
-            "pods",
-            "-l",
-            selector,
-            "-o",
-            "go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{\"\\n\"}}{{end}}{{end}}",
-        ],
-    );
-    out.lines().map(str::to_string).collect()
-}
-
-fn ready_pods(c: &Cluster, selector: &str) -> Vec<String> {
-    let out = c.ok(
-        "1.33",
-        &[
-            "get",
-            "pods",
-            "-l",
-            selector,
-            "-o",
-            "go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{$n := .metadata.name}}{{range .status.conditions}}{{if and (eq .type \"Ready\") (eq .status \"True\")}}{{$n}}{{\"\\n\"}}{{end}}{{end}}{{end}}{{end}}",
-        ],
-    );
-    out.lines().map(str::to_string).collect()
-}
-
-/// `kubectl proxy` on a free port, killed on drop.
-struct Proxy {
-    child: Child,
-    port: u16,
-}
-
-impl Proxy {
-    fn start(c: &Cluster) -> Proxy {
-        let port = free_port();
-        let child = c
-            .kubectl_cmd("1.33")
-            .args(["proxy", &format!("--port={port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kubectl proxy");
-        let p = Proxy { child, port };
-        eventually("kubectl proxy", || {
-            p.get("/version").0.eq(&200).then_some(())
-        });
-        p
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let out = Command::new("curl")
-            .args(["-sS", "-m", "10", "-o", "-", "-w", "\n%{http_code}"])
-            .arg(format!("http://127.0.0.1:{}{path}", self.port))
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        (code.trim().parse().unwrap_or(0), body.to_string())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn greeting_of(proxy: &Proxy, pod: &str) -> Option<String> {
+fn greeting_of(proxy: &KubectlProxy, pod: &str) -> Option<String> {
     let (code, body) = proxy.get(&format!(
         "/api/v1/namespaces/default/pods/{pod}:8080/proxy/"
     ));
     (code == 200 && body.starts_with(GREETING)).then_some(body)
 }
 
-fn explore_your_app(c: &Cluster, version: &str, pod: &str, proxy: &Proxy) {
+fn explore_your_app(c: &Cluster, version: &str, pod: &str, proxy: &KubectlProxy) {
     // kubectl logs
     let logs = c.ok(version, &["logs", pod]);
     assert!(
@@ -292,19 +151,10 @@ fn explore_your_app(c: &Cluster, version: &str, pod: &str, proxy: &Proxy) {
 #[test]
 fn bootcamp_explore_your_app_on_a_real_node() {
     let _turn = node_turn();
-    let node = start_node();
+    let node = start_node(NodeOptions::default());
     let c = &node.c;
 
-    // The node registers with the host's real capacity and becomes Ready.
-    slowly("node Ready", || {
-        let out = c.kubectl("1.33", &["get", "node", "rkube-node", "-o", "json"]);
-        let n = json(&String::from_utf8_lossy(&out.stdout)).clone();
-        let ready = n["status"]["conditions"]
-            .as_array()?
-            .iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True");
-        ready.then_some(())
-    });
+    // The node registered with the host's real capacity and became Ready.
     let n = json(&c.ok("1.33", &["get", "node", "rkube-node", "-o", "json"]));
     let cpus = std::thread::available_parallelism()
         .unwrap()
@@ -386,7 +236,7 @@ fn bootcamp_explore_your_app_on_a_real_node() {
         ],
     );
 
-    let proxy = Proxy::start(c);
+    let proxy = KubectlProxy::start(c);
     for version in ["1.32", "1.33"] {
         explore_your_app(c, version, &pod, &proxy);
     }
@@ -519,38 +369,14 @@ fn container_ids(c: &Cluster) -> Vec<String> {
     ids
 }
 
-fn apply(c: &Cluster, yaml: &str) {
-    let f = common::write_file(c.data_dir(), "manifest.yaml", yaml);
-    c.ok("1.33", &["apply", "-f", f.to_str().unwrap()]);
-}
-
-fn pod_json(c: &Cluster, name: &str) -> serde_json::Value {
-    json(&c.ok("1.33", &["get", "pod", name, "-o", "json"]))
-}
-
-fn is_ready(pod: &serde_json::Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
-}
-
 /// Liveness failures restart the container (RESTARTS counts them), a failing readiness
 /// probe keeps the pod out of Ready until it passes, an image that cannot be pulled
 /// shows ErrImagePull / ImagePullBackOff, and a containerd crash is survived.
 #[test]
 fn probes_pull_errors_and_runtime_restarts() {
     let _turn = node_turn();
-    let node = start_node();
+    let node = start_node(NodeOptions::default());
     let c = &node.c;
-    slowly("node Ready", || {
-        let n = json(&c.ok("1.33", &["get", "node", "rkube-node", "-o", "json"]));
-        n["status"]["conditions"]
-            .as_array()?
-            .iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            .then_some(())
-    });
     apply(
         c,
         &format!(

@@ -18,6 +18,7 @@ pub struct Cluster {
     /// Run the node agent (kubelet + containerd); off unless a test asks, since most
     /// tests need only the control plane and several servers run at once.
     pub agent: bool,
+    pub bind_host: String,
     child: Option<Child>,
 }
 
@@ -28,15 +29,16 @@ impl Cluster {
 
     /// Starts a server with extra flags, e.g. `&["--sim-nodes", "3"]`.
     pub fn start_with(args: &[&str]) -> Self {
-        Self::start_full(args, false)
+        Self::start_full(args, false, "127.0.0.1")
     }
 
     /// Starts a server that also runs the node agent: a real kubelet and containerd.
     pub fn start_with_agent(args: &[&str]) -> Self {
-        Self::start_full(args, true)
+        Self::start_full(args, true, "127.0.0.1")
     }
 
-    fn start_full(args: &[&str], agent: bool) -> Self {
+    /// `bind_host` is the API server's listen address (0.0.0.0 to let pods reach it).
+    pub fn start_full(args: &[&str], agent: bool, bind_host: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let extra_args = args.iter().map(|a| a.to_string()).collect();
         let mut c = Cluster {
@@ -44,6 +46,7 @@ impl Cluster {
             port: 0,
             extra_args,
             agent,
+            bind_host: bind_host.to_string(),
             child: None,
         };
         c.launch();
@@ -56,7 +59,7 @@ impl Cluster {
 
     /// Starts the server on the existing data directory (first start or restart).
     pub fn launch(&mut self) {
-        let bind = format!("127.0.0.1:{}", self.port);
+        let bind = format!("{}:{}", self.bind_host, self.port);
         let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
             .args(["server", "--data-dir"])
             .arg(self.dir.path().join("data"))

@@ -33,6 +33,8 @@ enum Command {
     Kubelet(node::KubeletArgs),
     /// Import and list the node's container images.
     Images(node::ImagesArgs),
+    /// Run kube-proxy (nftables) alone, or remove its rules with --cleanup.
+    Proxy(node::ProxyArgs),
 }
 
 #[derive(clap::Args)]
@@ -68,9 +70,15 @@ struct ServerArgs {
     /// Also run this many simulated nodes in the same process.
     #[arg(long, default_value_t = 0)]
     sim_nodes: usize,
-    /// Do not run the node agent (kubelet + containerd) on this machine.
+    /// Do not run the node agent (kubelet + containerd + kube-proxy) on this machine.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not run the cluster DNS server (it runs with the agent, on the node's IP).
+    #[arg(long)]
+    disable_dns: bool,
+    /// Where the cluster DNS server listens (default: the node's IP, port 53).
+    #[arg(long)]
+    cluster_dns_bind: Option<std::net::SocketAddr>,
     #[command(flatten)]
     node: node::NodeArgs,
 }
@@ -146,7 +154,7 @@ where
     });
 }
 
-async fn server(args: ServerArgs) -> anyhow::Result<()> {
+async fn server(mut args: ServerArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
@@ -171,6 +179,20 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         endpoint_ip: Some(args.node.host_ip()),
         dns: None,
     };
+    let dns = if args.disable_agent || args.disable_dns {
+        None
+    } else {
+        let listen = args
+            .cluster_dns_bind
+            .unwrap_or_else(|| std::net::SocketAddr::new(args.node.host_ip(), 53));
+        Some((node::dns_service_ip(&config.service_cidr)?, listen))
+    };
+    let config = rkube_apiserver::Config { dns, ..config };
+    if let Some((service_ip, _)) = dns {
+        if args.node.cluster_dns.is_empty() {
+            args.node.cluster_dns = vec![service_ip];
+        }
+    }
     let server = rkube_apiserver::Server::start(config, store).await?;
     tracing::info!(addr = %server.local_addr, elapsed_ms = started.elapsed().as_millis() as u64, "API server ready");
     println!(
@@ -180,6 +202,23 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     println!("export KUBECONFIG={}", server.kubeconfig.display());
     let data_dir = server.data_dir.clone();
     let ca_pem = server.ca_pem.clone();
+    if let Some((_, listen)) = dns {
+        let kc = data_dir.join("admin.kubeconfig");
+        let domain = args.node.cluster_domain.clone();
+        supervise("dns", move || {
+            let (kc, domain) = (kc.clone(), domain.clone());
+            async move {
+                let client = rkube_client::from_kubeconfig(&kc)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut config = rkube_dns::DnsConfig::new(vec![listen]);
+                config.cluster_domain = domain;
+                rkube_dns::run(client, config)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+    }
     let agent = if args.disable_agent {
         None
     } else {
@@ -206,7 +245,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         });
         let cm_kc = data_dir.join("controller-manager.kubeconfig");
         let options = rkube_controllers::Options {
-            cluster_cidr: args.cluster_cidr,
+            cluster_cidr: args.cluster_cidr.clone(),
             root_ca_pem: ca_pem,
             node_monitor_grace: args.node_monitor_grace_period,
             ..Default::default()
@@ -241,6 +280,11 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                     .map_err(|e| e.to_string())
             }
         });
+    }
+    if !args.disable_agent && !args.node.disable_kube_proxy {
+        let kc = data_dir.join("admin.kubeconfig");
+        let client = rkube_client::from_kubeconfig(&kc).await?;
+        node::spawn_proxy(client, args.node.proxy_config(&args.cluster_cidr));
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let agent = agent.map(|(kc, config, runtime)| {
@@ -343,6 +387,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Kubelet(args) => node::kubelet(args).await,
             Command::Images(args) => node::images(args).await,
+            Command::Proxy(args) => node::proxy(args).await,
         }
     })
 }

@@ -44,6 +44,12 @@ pub struct NodeArgs {
     /// Parent cgroup of all pods (cgroupfs layout `<root>/<qos>/pod<uid>`).
     #[arg(long, default_value = "/kubepods")]
     pub cgroup_root: String,
+    /// Do not run kube-proxy on this node.
+    #[arg(long)]
+    pub disable_kube_proxy: bool,
+    /// kube-proxy's nftables table.
+    #[arg(long, default_value = rkube_proxy::DEFAULT_TABLE)]
+    pub proxy_table: String,
 }
 
 impl NodeArgs {
@@ -70,6 +76,18 @@ impl NodeArgs {
             hosts.push(ip);
         }
         hosts
+    }
+
+    /// kube-proxy for this node; `cluster_cidr` is the pod network (off-cluster traffic
+    /// to services is masqueraded).
+    pub fn proxy_config(&self, cluster_cidr: &str) -> rkube_proxy::ProxyConfig {
+        rkube_proxy::ProxyConfig {
+            node_name: self.node_name(),
+            node_ips: vec![self.host_ip()],
+            cluster_cidr: cluster_cidr.to_string(),
+            table: self.proxy_table.clone(),
+            ..Default::default()
+        }
     }
 
     pub fn kubelet_config(&self, data_dir: &Path, tls: ServerTls) -> anyhow::Result<KubeletConfig> {
@@ -135,6 +153,9 @@ pub struct KubeletArgs {
     /// CA that client certificates must chain to (default: the kubeconfig's CA).
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
+    /// The cluster's pod network (for kube-proxy's masquerade rules).
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pub cluster_cidr: String,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -182,6 +203,9 @@ pub async fn kubelet(args: KubeletArgs) -> anyhow::Result<()> {
         .kubelet_config(&args.data_dir, args.node.tls(cert, key, ca))?;
     let client = rkube_client::from_kubeconfig(&args.kubeconfig).await?;
     let runtime = args.node.runtime(&args.data_dir)?;
+    if !args.node.disable_kube_proxy {
+        spawn_proxy(client.clone(), args.node.proxy_config(&args.cluster_cidr));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let agent = tokio::spawn(rkube_kubelet::agent::run(client, config, runtime, stopped));
     tokio::pin!(agent);
@@ -259,4 +283,69 @@ pub async fn images(args: ImagesArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs kube-proxy in the background, restarting it if it fails.
+pub fn spawn_proxy(client: kube::Client, config: rkube_proxy::ProxyConfig) {
+    tokio::spawn(async move {
+        loop {
+            match rkube_proxy::run(client.clone(), config.clone()).await {
+                Ok(()) => return,
+                Err(e) => tracing::error!(error = %e, "kube-proxy failed; restarting"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// `rkube proxy`: kube-proxy alone.
+#[derive(clap::Args)]
+pub struct ProxyArgs {
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Remove everything kube-proxy programmed (its nftables table) and exit.
+    #[arg(long)]
+    pub cleanup: bool,
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pub cluster_cidr: String,
+    #[arg(long)]
+    pub node_name: Option<String>,
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    #[arg(long, default_value = rkube_proxy::DEFAULT_TABLE)]
+    pub table: String,
+}
+
+pub async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
+    if args.cleanup {
+        rkube_proxy::cleanup(&args.table)?;
+        println!("removed nftables table {}", args.table);
+        return Ok(());
+    }
+    let kubeconfig = args
+        .kubeconfig
+        .context("--kubeconfig is required (unless --cleanup)")?;
+    let config = rkube_proxy::ProxyConfig {
+        node_name: args
+            .node_name
+            .unwrap_or_else(rkube_kubelet::config::default_node_name),
+        node_ips: vec![args
+            .node_ip
+            .unwrap_or_else(rkube_kubelet::node::detect_node_ip)],
+        cluster_cidr: args.cluster_cidr,
+        table: args.table,
+        ..Default::default()
+    };
+    let client = rkube_client::from_kubeconfig(&kubeconfig).await?;
+    Ok(rkube_proxy::run(client, config).await?)
+}
+
+/// The cluster DNS service's ClusterIP: the tenth address of the service range, as
+/// kubeadm picks (10.96.0.10 for the default 10.96.0.0/12).
+pub fn dns_service_ip(service_cidr: &str) -> anyhow::Result<IpAddr> {
+    let base = service_cidr.split('/').next().unwrap_or_default();
+    let ip: std::net::Ipv4Addr = base
+        .parse()
+        .with_context(|| format!("service range {service_cidr:?} is not an IPv4 CIDR"))?;
+    Ok(IpAddr::from(std::net::Ipv4Addr::from(u32::from(ip) + 10)))
 }

@@ -12,51 +12,12 @@ const SHARES_PER_CPU: i64 = 1024;
 const QUOTA_PERIOD: i64 = 100_000;
 const MIN_QUOTA: i64 = 1000;
 
-/// A quantity in thousandths of its unit, rounded up (upstream's MilliValue).
+/// A quantity in thousandths of its unit, rounded up (upstream's MilliValue); negative
+/// or malformed quantities are None.
 pub fn milli(q: &Quantity) -> Option<i128> {
-    let t = q.0.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(t.len());
-    let (number, suffix) = t.split_at(split);
-    let digits = number.trim_start_matches('+');
-    if digits.starts_with('-') {
-        return None;
-    }
-    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
-    if (int_part.is_empty() && frac_part.is_empty()) || int_part.len() + frac_part.len() > 30 {
-        return None;
-    }
-    let mantissa: i128 = format!("{int_part}{frac_part}").parse().ok()?;
-    let (base, exp): (i128, i32) = match suffix {
-        "" => (10, 0),
-        "n" => (10, -9),
-        "u" => (10, -6),
-        "m" => (10, -3),
-        "k" => (10, 3),
-        "M" => (10, 6),
-        "G" => (10, 9),
-        "T" => (10, 12),
-        "P" => (10, 15),
-        "E" => (10, 18),
-        "Ki" => (2, 10),
-        "Mi" => (2, 20),
-        "Gi" => (2, 30),
-        "Ti" => (2, 40),
-        "Pi" => (2, 50),
-        "Ei" => (2, 60),
-        s if s.starts_with(['e', 'E']) => (10, s[1..].parse().ok()?),
-        _ => return None,
-    };
-    // value * 1000 = mantissa * base^exp * 1000 / 10^frac_len
-    let mut num = mantissa.checked_mul(1000)?;
-    let mut den: i128 = 10i128.checked_pow(frac_part.len() as u32)?;
-    if exp >= 0 {
-        num = num.checked_mul(base.checked_pow(exp as u32)?)?;
-    } else {
-        den = den.checked_mul(base.checked_pow((-exp) as u32)?)?;
-    }
-    Some((num + den - 1) / den)
+    rkube_api::quantity::parse_milli(&q.0)
+        .ok()
+        .filter(|v| *v >= 0)
 }
 
 /// Whole units, rounded up (bytes for memory).
