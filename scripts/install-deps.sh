@@ -24,6 +24,20 @@ fi
 "$(dirname "$0")/../images/install-deps.sh"
 
 if [ "$mode" = test ]; then
+  # A local registry proves the image pull path (tests/kubelet.rs). Installing it must not
+  # start the packaged service: the test runs its own on loopback.
+  if ! command -v docker-registry >/dev/null; then
+    policy=/usr/sbin/policy-rc.d
+    ours=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
+      ours=1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry
+    [ -n "$ours" ] && rm -f "$policy"
+  fi
   if ! python3 -c 'import kubernetes' 2>/dev/null; then
     python3 -m pip install -q kubernetes || python3 -m pip install -q --break-system-packages kubernetes
   fi

@@ -482,3 +482,151 @@ spec:
     assert_eq!(out, "alive\n");
     c.ok("1.33", &["delete", "pod", "--all", "--grace-period=1"]);
 }
+
+/// A registry on loopback (Debian's docker-registry) serving an image pushed into it.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = common::write_file(
+            dir.path(),
+            "config.yml",
+            &format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        );
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (scripts/install-deps.sh test installs it)");
+        let r = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        eventually("registry up", || {
+            let out = Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(format!("http://127.0.0.1:{port}/v2/"))
+                .output()
+                .ok()?;
+            (String::from_utf8_lossy(&out.stdout) == "200").then_some(())
+        });
+        r
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// imagePullPolicy Always pulls through CRI PullImage from a registry, with the
+/// Pulling/Pulled events; the registry's answer for a missing tag reaches the event.
+#[test]
+fn images_are_pulled_from_a_registry() {
+    let _turn = node_turn();
+    let node = start_node(NodeOptions::default());
+    let c = &node.c;
+    let registry = Registry::start();
+    let data = c.data_dir().join("data");
+    let socket = data.join("containerd/containerd.sock");
+    let host = format!("127.0.0.1:{}", registry.port);
+    // Our containerd reads registry hosts from certs.d: this one speaks plain HTTP.
+    common::write_file(
+        &data.join("containerd/certs.d").join(&host),
+        "hosts.toml",
+        &format!("server = \"http://{host}\"\n\n[host.\"http://{host}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+    );
+    let pushed = format!("{host}/demo/bootcamp:pulled");
+    let ctr = |args: &[&str]| {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(&socket)
+            .args(["-n", "k8s.io"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ctr {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ctr(&["images", "tag", V2, &pushed]);
+    ctr(&["images", "push", "--plain-http", &pushed]);
+    ctr(&["images", "rm", &pushed]);
+
+    apply(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: pulled}}
+spec:
+  containers:
+  - name: app
+    image: {pushed}
+    imagePullPolicy: Always
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: missing-tag}}
+spec:
+  containers:
+  - name: app
+    image: {host}/demo/bootcamp:nope
+"#
+        ),
+    );
+    slowly("pulled pod ready", || {
+        is_ready(&pod_json(c, "pulled")).then_some(())
+    });
+    let described = c.ok("1.33", &["describe", "pod", "pulled"]);
+    assert!(
+        described.contains(&format!("Pulling image \"{pushed}\"")),
+        "{described}"
+    );
+    assert!(
+        described.contains("Successfully pulled image"),
+        "{described}"
+    );
+    let out = c.ok(
+        "1.33",
+        &[
+            "exec",
+            "pulled",
+            "--",
+            "curl",
+            "-s",
+            "http://localhost:8080",
+        ],
+    );
+    assert!(out.contains("v=2"), "{out}");
+    let reason = slowly("missing tag fails to pull", || {
+        let p = pod_json(c, "missing-tag");
+        let r = p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            .as_str()?
+            .to_string();
+        matches!(r.as_str(), "ErrImagePull" | "ImagePullBackOff").then_some(r)
+    });
+    assert!(!reason.is_empty());
+    let described = c.ok("1.33", &["describe", "pod", "missing-tag"]);
+    assert!(
+        described.contains("not found"),
+        "the registry's answer should reach the event: {described}"
+    );
+    c.ok("1.33", &["delete", "pod", "--all", "--grace-period=1"]);
+}
