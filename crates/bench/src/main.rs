@@ -1,8 +1,9 @@
 //! rkube-bench: start-up, memory, request latency/throughput, commit rate and watch
 //! delivery figures for the rkube API server, and (phases sched, deploy, scale)
 //! scheduling throughput, Deployment roll-out time, memory and API latency of the whole
-//! control plane on plain or simulated nodes; printed and written to docs/benchmarks.md
-//! (one marked section each for the API server and the control plane).
+//! control plane on plain or simulated nodes, and (phase node) pod start-up latency and
+//! kubelet memory on a real node; printed and written to docs/benchmarks.md (one marked
+//! section each for the API server, the control plane and the node).
 
 mod client;
 mod cp_common;
@@ -10,6 +11,10 @@ mod cp_scale;
 mod cp_sched;
 mod error;
 mod load;
+mod node_floor;
+mod node_host;
+mod node_phase;
+mod node_pods;
 mod objects;
 mod phases;
 mod podwatch;
@@ -21,7 +26,7 @@ mod store_bench;
 mod watch;
 
 use clap::{Parser, ValueEnum};
-use phases::Ctx;
+use phases::{Ctx, Section};
 use server::ServerProc;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,6 +47,9 @@ enum Phase {
     Deploy,
     /// RSS and API latency with 5,000 simulated nodes and pods towards 150,000.
     Scale,
+    /// A real node (kubelet + containerd + CNI, needs root): CRI floor, pod start-up
+    /// latency alone and in a batch, kubelet RSS.
+    Node,
 }
 
 #[derive(Parser)]
@@ -96,6 +104,19 @@ struct Args {
     /// (server with --disable-controllers) to read their memory apart.
     #[arg(long)]
     split: bool,
+    /// Directory of prebuilt image tars (images/build.sh output) for the node phase;
+    /// default: built into WORK_DIR/node-images.
+    #[arg(long)]
+    node_images: Option<PathBuf>,
+    /// Pods started one at a time in the node phase.
+    #[arg(long, default_value_t = 20)]
+    node_pods: usize,
+    /// Pods POSTed at once in the node phase (also the pods held for the kubelet RSS).
+    #[arg(long, default_value_t = 30)]
+    node_batch: usize,
+    /// Timed CRI floor runs (sandbox + create + start) in the node phase.
+    #[arg(long, default_value_t = 10)]
+    floor_runs: usize,
 }
 
 fn shell_words(args: impl Iterator<Item = String>) -> String {
@@ -156,7 +177,7 @@ async fn run(args: &Args, ctx: &mut Ctx) -> error::Result<()> {
     if args.only.contains(&Phase::Store) {
         phases::store(ctx).await?;
     }
-    ctx.control_plane = true;
+    ctx.section = Section::ControlPlane;
     if args.only.contains(&Phase::Sched) {
         cp_sched::sched(ctx).await?;
     }
@@ -165,6 +186,10 @@ async fn run(args: &Args, ctx: &mut Ctx) -> error::Result<()> {
     }
     if args.only.contains(&Phase::Scale) {
         cp_scale::scale(ctx).await?;
+    }
+    ctx.section = Section::Node;
+    if args.only.contains(&Phase::Node) {
+        node_phase::node(ctx).await?;
     }
     Ok(())
 }
@@ -192,7 +217,8 @@ async fn main() -> std::process::ExitCode {
         watch_events: args.watch_events,
         figures: Vec::new(),
         cp_figures: Vec::new(),
-        control_plane: false,
+        node_figures: Vec::new(),
+        section: Section::Api,
         nodes: args.nodes,
         pods: args.pods,
         large_pods: args.large_pods,
@@ -202,6 +228,10 @@ async fn main() -> std::process::ExitCode {
         scale_pods: args.scale_pods,
         scale_minutes: args.scale_minutes,
         split: args.split,
+        node_images: args.node_images.clone(),
+        node_pods: args.node_pods,
+        node_batch: args.node_batch,
+        floor_runs: args.floor_runs,
     };
     println!(
         "machine: {} cores, {}, {} RAM, disk {}",
@@ -242,6 +272,7 @@ async fn main() -> std::process::ExitCode {
         for (figures, markers) in [
             (&ctx.figures, report::API),
             (&ctx.cp_figures, report::CONTROL_PLANE),
+            (&ctx.node_figures, report::NODE),
         ] {
             if figures.is_empty() {
                 continue;

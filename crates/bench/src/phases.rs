@@ -21,8 +21,10 @@ pub struct Ctx {
     pub figures: Vec<Figure>,
     /// Scheduler/controller figures, written to their own section of the docs.
     pub cp_figures: Vec<Figure>,
-    /// While true, `record` files figures under the control-plane section.
-    pub control_plane: bool,
+    /// Real-node (kubelet + containerd) figures, their own section too.
+    pub node_figures: Vec<Figure>,
+    /// Which section `record` files figures under.
+    pub section: Section,
     pub nodes: usize,
     pub pods: usize,
     pub large_pods: usize,
@@ -33,6 +35,22 @@ pub struct Ctx {
     pub scale_minutes: u64,
     /// Scale phase with scheduler and controller manager as separate processes.
     pub split: bool,
+    /// Prebuilt images for the node phase (else images/build.sh builds them).
+    pub node_images: Option<PathBuf>,
+    /// Pods started one at a time in the node phase.
+    pub node_pods: usize,
+    /// Pods of the node phase's concurrent batch (and of its memory reading).
+    pub node_batch: usize,
+    /// Timed CRI floor runs.
+    pub floor_runs: usize,
+}
+
+/// The docs section a figure belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Api,
+    ControlPlane,
+    Node,
 }
 
 impl Ctx {
@@ -48,10 +66,10 @@ impl Ctx {
         }
         println!("    how: {}", figure.detail);
         println!("    command: {}", self.command);
-        if self.control_plane {
-            self.cp_figures.push(figure);
-        } else {
-            self.figures.push(figure);
+        match self.section {
+            Section::Api => self.figures.push(figure),
+            Section::ControlPlane => self.cp_figures.push(figure),
+            Section::Node => self.node_figures.push(figure),
         }
     }
 }

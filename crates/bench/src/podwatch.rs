@@ -50,10 +50,42 @@ struct Spec {
 struct Status {
     #[serde(default)]
     phase: String,
+    #[serde(default)]
+    conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize, Default)]
+struct Condition {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    status: String,
+}
+
+impl Status {
+    /// Running with the Ready condition True: what a user waiting on a pod waits for.
+    fn running_and_ready(&self) -> bool {
+        self.phase == "Running"
+            && self
+                .conditions
+                .iter()
+                .any(|c| c.kind == "Ready" && c.status == "True")
+    }
 }
 
 const BOUND: u8 = 1;
 const RUNNING: u8 = 2;
+const READY: u8 = 4;
+
+/// When the watch first showed one pod in each state.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct PodTimes {
+    pub(crate) flags: u8,
+    pub bound: Option<Instant>,
+    pub running: Option<Instant>,
+    pub ready: Option<Instant>,
+    pub deleted: Option<Instant>,
+}
 
 /// What the watch has seen so far.
 #[derive(Default)]
@@ -65,8 +97,9 @@ pub struct Progress {
     pub last_bound: Option<Instant>,
     pub last_running: Option<Instant>,
     pub events: usize,
+    pub deleted: usize,
     pub error: Option<String>,
-    state: HashMap<String, u8>,
+    state: HashMap<String, PodTimes>,
 }
 
 impl Progress {
@@ -83,23 +116,41 @@ impl Progress {
         }
         let key = format!("{}/{}", m.namespace, m.name);
         let is_new = !self.state.contains_key(&key);
-        let flags = self.state.entry(key).or_insert(0);
+        let times = self.state.entry(key).or_default();
         if is_new {
             self.seen += 1;
         }
         // A deleted pod keeps its counts: the phases only ever add pods.
-        if !ev.object.spec.node_name.is_empty() && *flags & BOUND == 0 {
-            *flags |= BOUND;
+        if !ev.object.spec.node_name.is_empty() && times.flags & BOUND == 0 {
+            times.flags |= BOUND;
+            times.bound = Some(now);
             self.bound += 1;
             self.first_bound.get_or_insert(now);
             self.last_bound = Some(now);
         }
-        if ev.object.status.phase == "Running" && *flags & RUNNING == 0 {
-            *flags |= RUNNING;
+        if ev.object.status.phase == "Running" && times.flags & RUNNING == 0 {
+            times.flags |= RUNNING;
+            times.running = Some(now);
             self.running += 1;
             self.last_running = Some(now);
         }
+        if ev.object.status.running_and_ready() && times.flags & READY == 0 {
+            times.flags |= READY;
+            times.ready = Some(now);
+        }
+        if ev.kind == "DELETED" && times.deleted.is_none() {
+            times.deleted = Some(now);
+            self.deleted += 1;
+        }
         Some(m.resource_version.clone())
+    }
+
+    /// What the watch saw of `namespace/name` so far.
+    pub fn times(&self, namespace: &str, name: &str) -> PodTimes {
+        self.state
+            .get(&format!("{namespace}/{name}"))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -236,6 +287,30 @@ mod tests {
         p.apply(running, t);
         assert_eq!((p.seen, p.bound, p.running), (1, 1, 1));
         assert_eq!(p.first_bound, Some(t));
+        let times = p.times("n", "a");
+        assert_eq!(times.running, Some(t));
+        assert!(times.ready.is_none() && times.deleted.is_none());
+        assert!(p.times("n", "b").running.is_none());
+    }
+
+    #[test]
+    fn ready_needs_running_and_the_ready_condition() {
+        let mut p = Progress::default();
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(5);
+        let t2 = t0 + Duration::from_millis(9);
+        let not_ready = br#"{"type":"MODIFIED","object":{"metadata":{"name":"a","namespace":"n"},"spec":{"nodeName":"x"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"False"},{"type":"PodScheduled","status":"True"}]}}}"#;
+        let ready = br#"{"type":"MODIFIED","object":{"metadata":{"name":"a","namespace":"n"},"spec":{"nodeName":"x"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}}"#;
+        let gone = br#"{"type":"DELETED","object":{"metadata":{"name":"a","namespace":"n"},"spec":{"nodeName":"x"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}}"#;
+        p.apply(not_ready, t0);
+        assert_eq!(p.times("n", "a").running, Some(t0));
+        assert!(p.times("n", "a").ready.is_none());
+        p.apply(ready, t1);
+        p.apply(ready, t2);
+        assert_eq!(p.times("n", "a").ready, Some(t1));
+        p.apply(gone, t2);
+        assert_eq!(p.times("n", "a").deleted, Some(t2));
+        assert_eq!(p.deleted, 1);
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub const CONTROL_PLANE: Markers = Markers {
     end: "<!-- rkube-bench:control-plane:end -->",
 };
 
+/// The real-node figures (kubelet, containerd, CNI).
+pub const NODE: Markers = Markers {
+    begin: "<!-- rkube-bench:node:begin (generated; edit outside these markers) -->",
+    end: "<!-- rkube-bench:node:end -->",
+};
+
 /// One measured figure.
 #[derive(Debug, Clone)]
 pub struct Figure {

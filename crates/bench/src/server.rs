@@ -38,6 +38,17 @@ impl ServerProc {
 
     /// Like [`ServerProc::start`] with extra server flags (e.g. `--disable-controllers`).
     pub async fn start_with(binary: &Path, data_dir: &Path, extra: &[&str]) -> Result<Self> {
+        Self::start_full(binary, data_dir, extra, false).await
+    }
+
+    /// Like [`ServerProc::start_with`]; with `agent` the server also runs its node agent
+    /// (kubelet + containerd), otherwise it gets `--disable-agent`.
+    pub async fn start_full(
+        binary: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        agent: bool,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| BenchError::io(data_dir, e))?;
         let log_path = data_dir.join("server.log");
         let log = std::fs::File::create(&log_path).map_err(|e| BenchError::io(&log_path, e))?;
@@ -49,7 +60,7 @@ impl ServerProc {
             .arg("--bind-address")
             .arg("127.0.0.1:0")
             // Control-plane numbers: no node agent (kubelet + containerd).
-            .arg("--disable-agent")
+            .args(if agent { None } else { Some("--disable-agent") })
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -96,6 +107,11 @@ impl ServerProc {
     /// Kills this server (by its own pid, via the child handle) and reaps it.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// SIGTERM so the server's agent stops its containerd, then SIGKILL after `grace`.
+    pub async fn terminate(mut self, grace: Duration) {
+        terminate_child(&mut self.child, self.pid, grace).await;
     }
 
     pub fn rss_kib(&self) -> Result<u64> {
@@ -149,6 +165,30 @@ impl Proc {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+
+    pub fn hwm_kib(&self) -> Result<u64> {
+        proc_status_kib(self.pid, "VmHWM")
+    }
+
+    /// SIGTERM for a clean shutdown (a kubelet stops its containerd), SIGKILL after `grace`.
+    pub async fn terminate(mut self, grace: Duration) {
+        terminate_child(&mut self.child, self.pid, grace).await;
+    }
+}
+
+/// Sends SIGTERM to our own child `pid` (via kill(1): no libc here), waits up to `grace`
+/// for it to exit, then kills it.
+async fn terminate_child(child: &mut Child, pid: u32, grace: Duration) {
+    if let Ok(None) = child.try_wait() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
 }
 
 async fn wait_ready(tls: &Tls, started: Instant) -> Result<()> {
