@@ -100,6 +100,9 @@ impl NodeHost {
             &self.cgroup_root,
             "--images-dir",
             &self.images.display().to_string(),
+            // Pod start-up figures need no service rules (and must not touch the host's
+            // default kube-proxy table).
+            "--disable-kube-proxy",
         ]
         .iter()
         .map(|s| s.to_string())

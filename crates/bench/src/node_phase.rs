@@ -69,7 +69,12 @@ pub async fn node(ctx: &mut Ctx) -> Result<()> {
 async fn with_agent(ctx: &mut Ctx, dir: &Path, images: &Path) -> Result<()> {
     let host = NodeHost::new(dir, images, 0)?;
     let mut flags = host.node_flags();
-    flags.extend(["--cluster-cidr".to_string(), CLUSTER_CIDR.to_string()]);
+    // Pod start-up only: no cluster DNS on 127.0.0.1:53 (the host's may be there).
+    flags.extend([
+        "--cluster-cidr".to_string(),
+        CLUSTER_CIDR.to_string(),
+        "--disable-dns".to_string(),
+    ]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = ServerProc::start_full(&ctx.rkube, &host.data, &flags, true).await?;
     println!(
