@@ -87,14 +87,24 @@ async fn check_namespace(api: &Api, res: &ResourceInfo, ns: Option<&str>) -> Api
     Ok(())
 }
 
+/// Addresses and ports other services hold. The ClusterIP comes from the cache's field
+/// index; only services that can hold node ports are parsed, so a create costs a walk of
+/// the index rather than a parse of every service.
 fn taken_by_others(api: &Api, except_key: &str) -> Taken {
     let (services, _) = api.cache.list("/registry/services/", None);
-    let values: Vec<Value> = services
-        .iter()
-        .filter(|(k, _)| k != except_key)
-        .map(|(_, v)| v.value())
-        .collect();
-    Taken::from_services(values.iter())
+    let mut with_ports = Vec::new();
+    let mut ips = Vec::new();
+    for (_, svc) in services.iter().filter(|(k, _)| k != except_key) {
+        if let Some(ip) = svc.field("spec.clusterIP").filter(|ip| !ip.is_empty()) {
+            ips.push(ip.to_string());
+        }
+        if matches!(svc.field("spec.type"), Some("NodePort" | "LoadBalancer")) {
+            with_ports.push(svc.value());
+        }
+    }
+    let mut taken = Taken::from_services(with_ports.iter());
+    taken.ips.extend(ips);
+    taken
 }
 
 /// Fills namespace from the URL, refusing a body that names another.
