@@ -1,6 +1,6 @@
 //! Real packets through a real table: network namespaces act as pods on a test bridge, and
 //! we program ClusterIP / NodePort services for them with `Proxier::sync`. Needs root and
-//! nft; skipped otherwise. Everything it creates carries the test's pid and is removed by a
+//! nft and conntrack; fails without them. Everything it creates carries the test's pid and is removed by a
 //! Drop guard, even when an assertion fails.
 
 use std::collections::BTreeMap;
@@ -232,10 +232,19 @@ fn is_root() -> bool {
 
 #[test]
 fn services_reach_every_endpoint_through_nftables() {
-    if !is_root() || !sh(&["nft", "--version"]) {
-        eprintln!("skipping: needs root and nft");
-        return;
-    }
+    // Fails rather than skips without what scripts/install-runtime.sh installs.
+    assert!(
+        is_root(),
+        "this test programs nftables and network namespaces: run it as root"
+    );
+    assert!(
+        sh(&["nft", "--version"]),
+        "nft is not installed: run scripts/install-runtime.sh"
+    );
+    assert!(
+        sh(&["conntrack", "--version"]),
+        "conntrack is not installed: run scripts/install-runtime.sh"
+    );
     let env = Env::setup();
     start_servers(&env);
     rkube_proxy::enable_route_localnet().unwrap();
@@ -317,7 +326,7 @@ fn services_reach_every_endpoint_through_nftables() {
         "removed endpoint still used: {seen:?}"
     );
     assert_eq!(seen.len(), 2);
-    if sh(&["conntrack", "--version"]) {
+    {
         udp.send_to(b"hi", (env.service_ip(12), 53)).unwrap();
         let (n, _) = udp.recv_from(&mut buf).unwrap();
         let now = std::str::from_utf8(&buf[..n]).unwrap();
@@ -325,8 +334,6 @@ fn services_reach_every_endpoint_through_nftables() {
             now, udp_pod,
             "UDP flow still pinned to the removed endpoint"
         );
-    } else {
-        eprintln!("conntrack not installed: stale UDP flow check skipped");
     }
     let listing = Command::new("nft")
         .args(["list", "table", "ip", &env.table])
