@@ -97,6 +97,27 @@ impl Membership {
 }
 
 /// Wakes the services a pod change concerns. Shared with the endpointslice controller.
+/// Keeps `services` current and queues every Service that changes: both endpoint
+/// controllers sync per Service.
+pub(crate) async fn feed_from_services(
+    client: kube::Client,
+    services: Arc<Store<Service>>,
+    queue: Arc<queue::Queue>,
+) {
+    informer::run(
+        Api::<Service>::all(client),
+        watcher::Config::default(),
+        services,
+        |s| s,
+        move |(old, new)| {
+            if let Some(s) = new.as_ref().or(old.as_ref()) {
+                queue.add(s.cache_key());
+            }
+        },
+    )
+    .await
+}
+
 pub(crate) async fn feed_from_pods(
     mut events: tokio::sync::mpsc::UnboundedReceiver<PodEvent>,
     services: Arc<Store<Service>>,
@@ -120,20 +141,7 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
     let membership = Arc::new(Membership::default());
     let client = ctx.client.clone();
 
-    let svc_feed = {
-        let queue = queue.clone();
-        informer::run(
-            Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
-            services.clone(),
-            |s| s,
-            move |(old, new)| {
-                if let Some(s) = new.as_ref().or(old.as_ref()) {
-                    queue.add(s.cache_key());
-                }
-            },
-        )
-    };
+    let svc_feed = feed_from_services(client.clone(), services.clone(), queue.clone());
     let pod_feed = {
         let (queue, services, membership) = (queue.clone(), services.clone(), membership.clone());
         feed_from_pods(pods.subscribe(), services, membership, queue)

@@ -59,20 +59,8 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
     let membership = Arc::new(Membership::default());
     let client = ctx.client.clone();
 
-    let svc_feed = {
-        let queue = queue.clone();
-        informer::run(
-            Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
-            services.clone(),
-            |s| s,
-            move |(old, new)| {
-                if let Some(s) = new.as_ref().or(old.as_ref()) {
-                    queue.add(s.cache_key());
-                }
-            },
-        )
-    };
+    let svc_feed =
+        crate::endpoints::feed_from_services(client.clone(), services.clone(), queue.clone());
     let pod_feed = {
         let (queue, services) = (queue.clone(), services.clone());
         crate::endpoints::feed_from_pods(pods.subscribe(), services, membership, queue)
