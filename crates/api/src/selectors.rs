@@ -378,11 +378,22 @@ pub fn index_fields(plural: &str) -> Vec<&'static str> {
 
 /// A field's value as a selector string: missing is "", booleans and numbers as text.
 pub fn field_value(obj: &Value, field: &str) -> String {
+    let pointer = format!("/{}", field_path(field).replace('.', "/"));
+    field_text(field, obj.pointer(&pointer))
+}
+
+/// Where in the object a selectable field lives (dotted); `source` is an alias.
+pub fn field_path(field: &str) -> &str {
     if field == "source" {
-        return field_value(obj, "source.component");
+        "source.component"
+    } else {
+        field
     }
-    let pointer = format!("/{}", field.replace('.', "/"));
-    match obj.pointer(&pointer) {
+}
+
+/// The selector text of `field` whose value (at [`field_path`]) is `value`.
+pub fn field_text(field: &str, value: Option<&Value>) -> String {
+    match value {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Bool(b)) => b.to_string(),
         Some(Value::Number(n)) => n.to_string(),

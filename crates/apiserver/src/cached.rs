@@ -3,8 +3,11 @@
 //! rare reader that needs the tree parses it.
 
 use bytes::Bytes;
-use rkube_api::selectors::{field_value, index_fields};
+use crate::stored::{with_resource_version, Paths};
+use rkube_api::selectors::{field_path, field_text, index_fields};
 use serde_json::Value;
+
+const RV: &str = "metadata.resourceVersion";
 
 #[derive(Debug)]
 pub struct CachedObject {
@@ -26,33 +29,46 @@ fn plural_of(key: &str) -> &str {
 impl CachedObject {
     /// Builds the cached form of a stored object at `revision`.
     pub fn from_stored(key: &str, stored: &[u8], revision: i64) -> Option<Self> {
-        let mut v: Value = serde_json::from_slice(stored).ok()?;
-        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert(
-                "resourceVersion".into(),
-                Value::String(revision.to_string()),
-            );
-        }
-        let labels = v
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .map(|l| {
-                l.iter()
-                    .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let fields = index_fields(plural_of(key))
+        let plural = plural_of(key);
+        let paths = Paths::cached(plural, || {
+            let mut paths = vec!["metadata.labels", "metadata.deletionTimestamp", RV];
+            paths.extend(index_fields(plural).into_iter().map(field_path));
+            Paths::new(paths)
+        });
+        let picked = paths.pick(stored)?;
+        let bytes = match picked[2] {
+            None => with_resource_version(stored, revision),
+            Some(_) => None,
+        };
+        let bytes = match bytes {
+            Some(b) => b,
+            // Stored with a resourceVersion of its own (or without metadata): rewrite.
+            None => {
+                let mut v: Value = serde_json::from_slice(stored).ok()?;
+                if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+                }
+                serde_json::to_vec(&v).ok()?
+            }
+        };
+        let labels = match &picked[0] {
+            Some(Value::Object(l)) => l
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                .collect(),
+            _ => Box::default(),
+        };
+        let fields = index_fields(plural)
             .into_iter()
-            .map(|f| (f, field_value(&v, f).into_boxed_str()))
+            .zip(&picked[3..])
+            .map(|(f, v)| (f, field_text(f, v.as_ref()).into_boxed_str()))
             .collect();
-        let deleting = v.pointer("/metadata/deletionTimestamp").is_some();
         Some(Self {
-            bytes: Bytes::from(serde_json::to_vec(&v).ok()?),
+            bytes: Bytes::from(bytes),
             revision,
             labels,
             fields,
-            deleting,
+            deleting: picked[1].as_ref().is_some_and(|v| !v.is_null()),
         })
     }
 

@@ -23,6 +23,7 @@ pub mod request;
 pub mod server;
 pub mod state;
 pub mod status;
+pub mod stored;
 pub mod subresources;
 pub mod tokens;
 pub mod watch;

@@ -193,6 +193,34 @@ pub fn for_storage(res: &ResourceInfo, obj: &Value) -> Vec<u8> {
     serde_json::to_vec(&obj).unwrap_or_default()
 }
 
+/// Whether two objects are equal apart from metadata.resourceVersion, compared in
+/// place: cloning both objects to drop the field was a tenth of a binding's cost.
+pub fn same_but_rv(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().all(|(k, va)| match (k.as_str(), b.get(k)) {
+        (_, None) => false,
+        ("metadata", Some(vb)) => match (va.as_object(), vb.as_object()) {
+            (Some(ma), Some(mb)) => {
+                let rv = |m: &serde_json::Map<String, Value>| {
+                    usize::from(m.contains_key("resourceVersion"))
+                };
+                ma.len() - rv(ma) == mb.len() - rv(mb)
+                    && ma
+                        .iter()
+                        .filter(|(k, _)| *k != "resourceVersion")
+                        .all(|(k, v)| mb.get(k) == Some(v))
+            }
+            _ => va == vb,
+        },
+        (_, Some(vb)) => va == vb,
+    })
+}
+
 pub fn set_resource_version(obj: &mut Value, rev: i64) {
     if let Some(meta) = meta_mut(obj) {
         meta.insert("resourceVersion".into(), Value::String(rev.to_string()));
@@ -206,6 +234,17 @@ pub fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equality_ignores_only_the_resource_version() {
+        let a = serde_json::json!({"metadata": {"name": "p", "resourceVersion": "5"}, "spec": {"x": 1}});
+        let b = serde_json::json!({"spec": {"x": 1}, "metadata": {"resourceVersion": "9", "name": "p"}});
+        let c = serde_json::json!({"spec": {"x": 1}, "metadata": {"name": "p"}});
+        let d = serde_json::json!({"spec": {"x": 2}, "metadata": {"name": "p"}});
+        let e = serde_json::json!({"spec": {"x": 1}, "metadata": {"name": "p", "uid": "u"}});
+        assert!(same_but_rv(&a, &b) && same_but_rv(&a, &c) && same_but_rv(&c, &b));
+        assert!(!same_but_rv(&a, &d) && !same_but_rv(&a, &e) && !same_but_rv(&e, &c));
+    }
     use rkube_api::find_resource;
 
     #[test]

@@ -267,14 +267,6 @@ fn prepare(api: &Api, t: &Target, part: Part, old: &Value, mut new: Value) -> Ap
     Ok(new)
 }
 
-fn without_rv(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    v
-}
-
 /// Stores `new` over `old` if `old` is still current. Returns None on a lost race.
 async fn store_update(
     api: &Api,
@@ -285,7 +277,7 @@ async fn store_update(
 ) -> ApiResult<Option<Value>> {
     let res = t.resource;
     let name = name_of(old).to_string();
-    if without_rv(&new) == without_rv(old) {
+    if crate::lifecycle::same_but_rv(&new, old) {
         return Ok(Some(old.clone()));
     }
     if dry_run(q) {
@@ -318,6 +310,11 @@ async fn store_update(
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(e) => Err(conflict_or(e, res, &name)),
         };
+    }
+    // The stored form has no resourceVersion (the revision is the store's own); `new`
+    // gets the new one below, so drop it now rather than serialise a copy without it.
+    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
     }
     match api
         .store

@@ -194,6 +194,11 @@ async fn run(args: &Args, ctx: &mut Ctx) -> error::Result<()> {
     Ok(())
 }
 
+/// The same allocator as the `rkube` binary, so the client's share of the cores is
+/// comparable.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();

@@ -4,7 +4,7 @@
 use crate::cache::{Cache, NodeInfo};
 use crate::podinfo::PodInfo;
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const MAX_NODE_SCORE: i64 = 100;
 
@@ -42,19 +42,43 @@ impl Status {
     }
 }
 
-/// Per-pod data plugins compute once before visiting nodes.
+/// Per-pod data plugins compute once before visiting nodes. A handful of entries at
+/// most, read once per node: a list beats hashing the key every time.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    data: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
 }
 
 impl CycleState {
     pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        self.data.retain(|(k, _)| *k != key);
+        self.data.push((key, Box::new(value)));
     }
 
     pub fn read<T: Any>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|v| v.downcast_ref())
+        self.data
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.downcast_ref())
+    }
+}
+
+/// What a pre-filter or pre-score pass found: whether the plugin has anything to say
+/// about this pod. As upstream's Skip status, a skipped plugin is not called for any
+/// node in this cycle (a skipped score counts as 0 everywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pre {
+    Run,
+    Skip,
+}
+
+impl Pre {
+    pub fn skip_if(cond: bool) -> Pre {
+        if cond {
+            Pre::Skip
+        } else {
+            Pre::Run
+        }
     }
 }
 
@@ -67,8 +91,8 @@ pub trait FilterPlugin: Send + Sync {
         _pod: &PodInfo,
         _cache: &Cache,
         _state: &mut CycleState,
-    ) -> Result<(), Status> {
-        Ok(())
+    ) -> Result<Pre, Status> {
+        Ok(Pre::Run)
     }
 
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status>;
@@ -86,7 +110,8 @@ pub trait ScorePlugin: Send + Sync {
         _cache: &Cache,
         _feasible: &[&NodeInfo],
         _state: &mut CycleState,
-    ) {
+    ) -> Pre {
+        Pre::Run
     }
 
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64;
@@ -203,10 +228,15 @@ impl Framework {
         }
         let mut state = CycleState::default();
         let mut rejections: Vec<Status> = Vec::new();
+        let mut filters: Vec<&dyn FilterPlugin> = Vec::with_capacity(self.filters.len());
         for f in &self.filters {
-            if let Err(status) = f.pre_filter(pod, cache, &mut state) {
-                rejections = vec![status; n];
-                return Err(self.fit_error(pod, n, rejections));
+            match f.pre_filter(pod, cache, &mut state) {
+                Ok(Pre::Run) => filters.push(f.as_ref()),
+                Ok(Pre::Skip) => {}
+                Err(status) => {
+                    rejections = vec![status; n];
+                    return Err(self.fit_error(pod, n, rejections));
+                }
             }
         }
         let want = num_feasible_nodes_to_find(n);
@@ -218,7 +248,7 @@ impl Framework {
             let Some(node) = cache.node_at((start + i) % n) else {
                 continue;
             };
-            match self.run_filters(&state, pod, node) {
+            match run_filters(&filters, &state, pod, node) {
                 Ok(()) => {
                     feasible.push(node);
                     if feasible.len() >= want {
@@ -239,18 +269,6 @@ impl Framework {
         Ok(feasible[select_best(&totals)].name.clone())
     }
 
-    fn run_filters(
-        &self,
-        state: &CycleState,
-        pod: &PodInfo,
-        node: &NodeInfo,
-    ) -> Result<(), Status> {
-        for f in &self.filters {
-            f.filter(state, pod, node)?;
-        }
-        Ok(())
-    }
-
     fn score(
         &self,
         state: &mut CycleState,
@@ -261,7 +279,9 @@ impl Framework {
         let mut totals = vec![0i64; feasible.len()];
         let mut scores = vec![0i64; feasible.len()];
         for plugin in &self.scores {
-            plugin.pre_score(pod, cache, feasible, state);
+            if plugin.pre_score(pod, cache, feasible, state) == Pre::Skip {
+                continue;
+            }
             for (s, node) in scores.iter_mut().zip(feasible) {
                 *s = plugin.score(state, pod, node);
             }
@@ -301,6 +321,18 @@ impl Framework {
             preemption_never,
         }
     }
+}
+
+fn run_filters(
+    filters: &[&dyn FilterPlugin],
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &NodeInfo,
+) -> Result<(), Status> {
+    for f in filters {
+        f.filter(state, pod, node)?;
+    }
+    Ok(())
 }
 
 /// Index of the highest score, ties broken uniformly at random (reservoir sampling).
@@ -379,6 +411,55 @@ mod tests {
             seen[select_best(&[7, 7, 7])] += 1;
         }
         assert!(seen.iter().all(|n| *n > 30), "{seen:?}");
+    }
+
+    struct SkipsEverything;
+
+    impl FilterPlugin for SkipsEverything {
+        fn name(&self) -> &'static str {
+            "SkipsEverything"
+        }
+        fn pre_filter(&self, _: &PodInfo, _: &Cache, _: &mut CycleState) -> Result<Pre, Status> {
+            Ok(Pre::Skip)
+        }
+        fn filter(&self, _: &CycleState, _: &PodInfo, _: &NodeInfo) -> Result<(), Status> {
+            Err(Status::unresolvable(
+                "SkipsEverything",
+                "called although skipped",
+            ))
+        }
+    }
+
+    impl ScorePlugin for SkipsEverything {
+        fn name(&self) -> &'static str {
+            "SkipsEverything"
+        }
+        fn weight(&self) -> i64 {
+            1
+        }
+        fn pre_score(&self, _: &PodInfo, _: &Cache, _: &[&NodeInfo], _: &mut CycleState) -> Pre {
+            Pre::Skip
+        }
+        fn score(&self, _: &CycleState, _: &PodInfo, node: &NodeInfo) -> i64 {
+            panic!("scored {} although skipped", node.name)
+        }
+    }
+
+    #[test]
+    fn skipped_plugins_are_not_called() {
+        let mut cache = Cache::default();
+        for name in ["a", "b"] {
+            let node =
+                crate::plugins::testing::node(serde_json::json!({"metadata": {"name": name}}));
+            cache.upsert_node(node.node.as_deref().cloned().unwrap());
+        }
+        let fw = Framework {
+            filters: vec![Box::new(SkipsEverything)],
+            scores: vec![Box::new(SkipsEverything)],
+        };
+        let pod = crate::plugins::testing::pod(serde_json::json!({"spec": {}}));
+        let chosen = fw.schedule(&cache, &pod, &mut 0).unwrap();
+        assert!(chosen == "a" || chosen == "b");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::podinfo::{pod_key, PodInfo};
 use crate::queue::ClusterEvent;
+use crate::wire::WatchedPod;
 use crate::Shared;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -156,7 +157,7 @@ fn on_pod_gone(shared: &Shared, key: &str) {
 }
 
 pub(crate) async fn watch_pods(shared: Arc<Shared>) {
-    let api: Api<Pod> = Api::all(shared.client.clone());
+    let api: Api<WatchedPod> = Api::all(shared.client.clone());
     let mut stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -172,11 +173,12 @@ pub(crate) async fn watch_pods(shared: Arc<Shared>) {
         match event {
             watcher::Event::Init => relist.seen = Some(HashSet::new()),
             watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                let pod = Pod::from(pod);
                 relist.present(&pod_key(&pod));
                 on_pod(&shared, pod);
             }
             watcher::Event::Delete(pod) => {
-                let key = pod_key(&pod);
+                let key = pod_key(&Pod::from(pod));
                 relist.gone(&key);
                 on_pod_gone(&shared, &key);
             }

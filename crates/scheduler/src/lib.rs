@@ -12,6 +12,7 @@ pub mod resources;
 
 mod binder;
 mod informers;
+mod wire;
 
 use crate::cache::Cache;
 use crate::framework::Framework;
@@ -34,7 +35,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             scheduler_name: "default-scheduler".into(),
-            parallel_bindings: 256,
+            parallel_bindings: 64,
             lease_name: "kube-scheduler".into(),
         }
     }

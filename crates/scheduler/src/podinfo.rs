@@ -274,12 +274,17 @@ impl PodInfo {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
     fn full_pod() -> Pod {
-        serde_json::from_value(json!({
+        serde_json::from_value(full_pod_json()).unwrap()
+    }
+
+    /// A pod with fields the scheduler reads and fields it drops.
+    pub(crate) fn full_pod_json() -> serde_json::Value {
+        json!({
             "metadata": {"name": "web-1", "namespace": "prod", "uid": "u1",
                 "resourceVersion": "5", "labels": {"app": "web"},
                 "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
@@ -303,8 +308,7 @@ mod tests {
             "status": {"phase": "Pending", "hostIP": "10.0.0.1",
                 "conditions": [{"type": "PodScheduled", "status": "False",
                     "reason": "Unschedulable", "message": "0/1 nodes"}]}
-        }))
-        .unwrap()
+        })
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! anti-affinity terms of pods already placed, evaluated per topology domain.
 
 use crate::cache::{Cache, NodeInfo};
-use crate::framework::{CycleState, FilterPlugin, Status};
+use crate::framework::{CycleState, FilterPlugin, Pre, Status};
 use crate::podinfo::PodInfo;
 use std::collections::HashMap;
 
@@ -46,10 +46,10 @@ impl FilterPlugin for InterPodAffinity {
         pod: &PodInfo,
         cache: &Cache,
         state: &mut CycleState,
-    ) -> Result<(), Status> {
+    ) -> Result<Pre, Status> {
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
         if cache.anti_affinity_pods() == 0 && !own_terms {
-            return Ok(());
+            return Ok(Pre::Skip);
         }
         let mut st = State::default();
         for node in cache.nodes() {
@@ -77,7 +77,7 @@ impl FilterPlugin for InterPodAffinity {
             }
         }
         state.write(KEY, st);
-        Ok(())
+        Ok(Pre::Run)
     }
 
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {

@@ -1,8 +1,8 @@
 //! nodeSelector and node affinity: required terms filter nodes, preferred terms add
 //! their weights to the score.
 
-use crate::cache::NodeInfo;
-use crate::framework::{default_normalize, CycleState, FilterPlugin, ScorePlugin, Status};
+use crate::cache::{Cache, NodeInfo};
+use crate::framework::{default_normalize, CycleState, FilterPlugin, Pre, ScorePlugin, Status};
 use crate::podinfo::PodInfo;
 use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm, Pod};
 use std::collections::BTreeMap;
@@ -61,8 +61,9 @@ pub fn required_matches(pod: &Pod, node: &NodeInfo) -> bool {
     let Some(spec) = pod.spec.as_ref() else {
         return true;
     };
-    let labels = node.labels();
+    // Looked up only when the pod asks: reaching the labels touches the Node object.
     if let Some(sel) = &spec.node_selector {
+        let labels = node.labels();
         if sel
             .iter()
             .any(|(k, v)| labels.and_then(|l| l.get(k)) != Some(v))
@@ -83,13 +84,28 @@ pub fn required_matches(pod: &Pod, node: &NodeInfo) -> bool {
         Some(sel) => sel
             .node_selector_terms
             .iter()
-            .any(|t| term_matches(t, &node.name, labels)),
+            .any(|t| term_matches(t, &node.name, node.labels())),
     }
 }
 
 impl FilterPlugin for NodeAffinity {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn pre_filter(&self, pod: &PodInfo, _: &Cache, _: &mut CycleState) -> Result<Pre, Status> {
+        let spec = pod.pod().spec.as_ref();
+        let required = spec
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| {
+                na.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            });
+        let selector = spec.and_then(|s| s.node_selector.as_ref());
+        Ok(Pre::skip_if(
+            required.is_none() && selector.is_none_or(|s| s.is_empty()),
+        ))
     }
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
@@ -108,6 +124,20 @@ impl ScorePlugin for NodeAffinity {
 
     fn weight(&self) -> i64 {
         2
+    }
+
+    fn pre_score(&self, pod: &PodInfo, _: &Cache, _: &[&NodeInfo], _: &mut CycleState) -> Pre {
+        let preferred = pod
+            .pod()
+            .spec
+            .as_ref()
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| {
+                na.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            });
+        Pre::skip_if(preferred.is_none_or(|p| p.is_empty()))
     }
 
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {

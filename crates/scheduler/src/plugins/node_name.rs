@@ -1,7 +1,7 @@
 //! A pod naming a node in spec.nodeName fits only that node.
 
-use crate::cache::NodeInfo;
-use crate::framework::{CycleState, FilterPlugin, Status};
+use crate::cache::{Cache, NodeInfo};
+use crate::framework::{CycleState, FilterPlugin, Pre, Status};
 use crate::podinfo::PodInfo;
 
 pub struct NodeName;
@@ -11,6 +11,10 @@ pub const NAME: &str = "NodeName";
 impl FilterPlugin for NodeName {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn pre_filter(&self, pod: &PodInfo, _: &Cache, _: &mut CycleState) -> Result<Pre, Status> {
+        Ok(Pre::skip_if(pod.node_name().is_none()))
     }
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {

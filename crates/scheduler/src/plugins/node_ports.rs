@@ -1,8 +1,8 @@
 //! Host ports: a node fits only if none of the pod's hostPort claims collide with the
 //! claims of pods already there.
 
-use crate::cache::NodeInfo;
-use crate::framework::{CycleState, FilterPlugin, Status};
+use crate::cache::{Cache, NodeInfo};
+use crate::framework::{CycleState, FilterPlugin, Pre, Status};
 use crate::podinfo::PodInfo;
 
 pub struct NodePorts;
@@ -12,6 +12,10 @@ pub const NAME: &str = "NodePorts";
 impl FilterPlugin for NodePorts {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn pre_filter(&self, pod: &PodInfo, _: &Cache, _: &mut CycleState) -> Result<Pre, Status> {
+        Ok(Pre::skip_if(pod.host_ports.is_empty()))
     }
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {

@@ -18,13 +18,7 @@ impl FilterPlugin for NodeUnschedulable {
     }
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
-        let cordoned = node
-            .node
-            .as_ref()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false);
-        if !cordoned {
+        if !node.unschedulable {
             return Ok(());
         }
         let taint = Taint {

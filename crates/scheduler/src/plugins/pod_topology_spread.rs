@@ -2,7 +2,7 @@
 //! domains within maxSkew; soft ones (ScheduleAnyway) prefer the emptier domains.
 
 use crate::cache::{Cache, NodeInfo};
-use crate::framework::{CycleState, FilterPlugin, ScorePlugin, Status, MAX_NODE_SCORE};
+use crate::framework::{CycleState, FilterPlugin, Pre, ScorePlugin, Status, MAX_NODE_SCORE};
 use crate::plugins::node_affinity::required_matches;
 use crate::plugins::taint_toleration::TaintToleration;
 use crate::podinfo::PodInfo;
@@ -116,10 +116,10 @@ impl FilterPlugin for PodTopologySpread {
         pod: &PodInfo,
         cache: &Cache,
         state: &mut CycleState,
-    ) -> Result<(), Status> {
+    ) -> Result<Pre, Status> {
         let cs = constraints(pod, true);
         if cs.is_empty() {
-            return Ok(());
+            return Ok(Pre::Skip);
         }
         let counts = domain_counts(pod, cache, &cs);
         let min = cs
@@ -152,7 +152,7 @@ impl FilterPlugin for PodTopologySpread {
                 self_match,
             },
         );
-        Ok(())
+        Ok(Pre::Run)
     }
 
     fn filter(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
@@ -194,10 +194,16 @@ impl ScorePlugin for PodTopologySpread {
         2
     }
 
-    fn pre_score(&self, pod: &PodInfo, cache: &Cache, _: &[&NodeInfo], state: &mut CycleState) {
+    fn pre_score(
+        &self,
+        pod: &PodInfo,
+        cache: &Cache,
+        _: &[&NodeInfo],
+        state: &mut CycleState,
+    ) -> Pre {
         let cs = constraints(pod, false);
         if cs.is_empty() {
-            return;
+            return Pre::Skip;
         }
         let counts = domain_counts(pod, cache, &cs);
         let weights = counts.iter().map(|m| (m.len() as f64 + 2.0).ln()).collect();
@@ -209,6 +215,7 @@ impl ScorePlugin for PodTopologySpread {
                 weights,
             },
         );
+        Pre::Run
     }
 
     /// Weighted matching-pod count of the node's domains; -1 marks nodes missing a key.

@@ -35,11 +35,7 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
 }
 
 fn taints(node: &NodeInfo) -> &[Taint] {
-    node.node
-        .as_ref()
-        .and_then(|n| n.spec.as_ref())
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or_default()
+    &node.taints
 }
 
 fn tolerations(pod: &PodInfo) -> &[Toleration] {
