@@ -2,8 +2,8 @@
 //! the few values selectors ask for. Lists and watches send the bytes as they are; the
 //! rare reader that needs the tree parses it.
 
-use bytes::Bytes;
 use crate::stored::{with_resource_version, Paths};
+use bytes::Bytes;
 use rkube_api::selectors::{field_path, field_text, index_fields};
 use serde_json::Value;
 
@@ -46,7 +46,10 @@ impl CachedObject {
             None => {
                 let mut v: Value = serde_json::from_slice(stored).ok()?;
                 if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+                    meta.insert(
+                        "resourceVersion".into(),
+                        Value::String(revision.to_string()),
+                    );
                 }
                 serde_json::to_vec(&v).ok()?
             }

@@ -163,7 +163,10 @@ impl<'de> Visitor<'de> for Pick<'_> {
 /// The caller makes sure metadata has no resourceVersion yet.
 pub fn with_resource_version(json: &[u8], rv: i64) -> Option<Vec<u8>> {
     let (at, empty) = metadata_body(json)?;
-    let member = format!("\"resourceVersion\":\"{rv}\"{}", if empty { "" } else { "," });
+    let member = format!(
+        "\"resourceVersion\":\"{rv}\"{}",
+        if empty { "" } else { "," }
+    );
     let mut out = Vec::with_capacity(json.len() + member.len());
     out.extend_from_slice(&json[..at]);
     out.extend_from_slice(member.as_bytes());
@@ -279,13 +282,17 @@ mod tests {
             "spec.missing",
             "metadata.deletionTimestamp",
         ]);
-        let obj = br#"{"kind":"Pod","spec":{"containers":[{"name":"c","image":"i"}],"nodeName":"n1"},
+        let obj =
+            br#"{"kind":"Pod","spec":{"containers":[{"name":"c","image":"i"}],"nodeName":"n1"},
             "metadata":{"name":"p","labels":{"a":"b"},"annotations":{"x":"{\"}"}},"status":"odd"}"#;
         let got = paths.pick(obj).unwrap();
         assert_eq!(got[0], Some(json!("p")));
         assert_eq!(got[1], Some(json!({"a": "b"})));
         assert_eq!(got[2], Some(json!("n1")));
-        assert_eq!((got[3].clone(), got[4].clone(), got[5].clone()), (None, None, None));
+        assert_eq!(
+            (got[3].clone(), got[4].clone(), got[5].clone()),
+            (None, None, None)
+        );
         assert!(paths.pick(b"{\"a\":").is_none());
         assert!(paths.pick(b"[1,2]").is_some());
     }
@@ -310,7 +317,13 @@ mod tests {
             let parsed: Value = serde_json::from_slice(&out).unwrap();
             assert_eq!(parsed, want, "{input}");
         }
-        for bad in [r#"{"kind":"Pod"}"#, r#"{"metadata":"x"}"#, "[]", r#"{"a":"#, ""] {
+        for bad in [
+            r#"{"kind":"Pod"}"#,
+            r#"{"metadata":"x"}"#,
+            "[]",
+            r#"{"a":"#,
+            "",
+        ] {
             assert!(with_resource_version(bad.as_bytes(), 7).is_none(), "{bad}");
         }
     }
