@@ -487,6 +487,12 @@ mod tests {
         let ours_pid = ours.id();
         // Reap it as soon as it dies, as init would for a real leftover.
         let reaper = std::thread::spawn(move || ours.wait().unwrap());
+        // Right after spawn the child may not have exec'd yet: its command line is
+        // still ours until then.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while processes_with_config(&paths.config).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(processes_with_config(&paths.config), vec![ours_pid]);
         assert!(alive(ours_pid));
         let started = Instant::now();
