@@ -122,7 +122,6 @@ pub fn pod_key(pod: &Pod) -> String {
 /// fields other than name, resources, ports and restartPolicy, volumes, and status
 /// other than phase and conditions.
 pub fn trim(pod: Pod) -> Pod {
-    let m = pod.metadata;
     let slim_container = |c: Container| Container {
         name: c.name,
         resources: c.resources,
@@ -131,16 +130,7 @@ pub fn trim(pod: Pod) -> Pod {
         ..Default::default()
     };
     Pod {
-        metadata: ObjectMeta {
-            name: m.name,
-            namespace: m.namespace,
-            uid: m.uid,
-            resource_version: m.resource_version,
-            labels: m.labels,
-            creation_timestamp: m.creation_timestamp,
-            deletion_timestamp: m.deletion_timestamp,
-            ..Default::default()
-        },
+        metadata: trim_meta(pod.metadata),
         spec: pod.spec.map(|s| PodSpec {
             containers: s.containers.into_iter().map(slim_container).collect(),
             init_containers: s
@@ -154,6 +144,20 @@ pub fn trim(pod: Pod) -> Pod {
             conditions: s.conditions,
             ..Default::default()
         }),
+    }
+}
+
+/// The metadata a pending pod keeps (see [`trim`]).
+pub fn trim_meta(m: ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resource_version: m.resource_version,
+        labels: m.labels,
+        creation_timestamp: m.creation_timestamp,
+        deletion_timestamp: m.deletion_timestamp,
+        ..Default::default()
     }
 }
 

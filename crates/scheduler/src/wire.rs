@@ -3,6 +3,7 @@
 //! status) is skipped by the parser instead of being built and dropped. Every pod
 //! arrives at least twice (pending, then bound), so this is on the hot path.
 
+use crate::podinfo::trim_meta;
 use k8s_openapi::api::core::v1::{
     Affinity, Container, ContainerPort, Pod, PodCondition, PodSpec, PodStatus,
     ResourceRequirements, Toleration, TopologySpreadConstraint,
@@ -69,18 +70,8 @@ fn container(c: WireContainer) -> Container {
 
 impl From<WatchedPod> for Pod {
     fn from(p: WatchedPod) -> Pod {
-        let m = p.metadata;
         Pod {
-            metadata: ObjectMeta {
-                name: m.name,
-                namespace: m.namespace,
-                uid: m.uid,
-                resource_version: m.resource_version,
-                labels: m.labels,
-                creation_timestamp: m.creation_timestamp,
-                deletion_timestamp: m.deletion_timestamp,
-                ..Default::default()
-            },
+            metadata: trim_meta(p.metadata),
             spec: p.spec.map(|s| PodSpec {
                 containers: s.containers.into_iter().map(container).collect(),
                 init_containers: s

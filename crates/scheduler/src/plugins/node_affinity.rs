@@ -4,7 +4,10 @@
 use crate::cache::{Cache, NodeInfo};
 use crate::framework::{default_normalize, CycleState, FilterPlugin, Pre, ScorePlugin, Status};
 use crate::podinfo::PodInfo;
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm, Pod};
+use k8s_openapi::api::core::v1::{
+    NodeAffinity as NodeAffinitySpec, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
+    PreferredSchedulingTerm,
+};
 use std::collections::BTreeMap;
 
 pub struct NodeAffinity;
@@ -56,6 +59,29 @@ pub fn term_matches(
         })
 }
 
+fn node_affinity(pod: &Pod) -> Option<&NodeAffinitySpec> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.node_affinity.as_ref())
+}
+
+fn preferred_terms(pod: &Pod) -> &[PreferredSchedulingTerm] {
+    node_affinity(pod)
+        .and_then(|na| {
+            na.preferred_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or_default()
+}
+
+fn required_selector(pod: &Pod) -> Option<&NodeSelector> {
+    node_affinity(pod).and_then(|na| {
+        na.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    })
+}
+
 /// Whether the node satisfies the pod's nodeSelector and required node affinity.
 pub fn required_matches(pod: &Pod, node: &NodeInfo) -> bool {
     let Some(spec) = pod.spec.as_ref() else {
@@ -71,15 +97,7 @@ pub fn required_matches(pod: &Pod, node: &NodeInfo) -> bool {
             return false;
         }
     }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| {
-            na.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    match required {
+    match required_selector(pod) {
         None => true,
         Some(sel) => sel
             .node_selector_terms
@@ -94,17 +112,10 @@ impl FilterPlugin for NodeAffinity {
     }
 
     fn pre_filter(&self, pod: &PodInfo, _: &Cache, _: &mut CycleState) -> Result<Pre, Status> {
-        let spec = pod.pod().spec.as_ref();
-        let required = spec
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| {
-                na.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            });
-        let selector = spec.and_then(|s| s.node_selector.as_ref());
+        let pod = pod.pod();
+        let selector = pod.spec.as_ref().and_then(|s| s.node_selector.as_ref());
         Ok(Pre::skip_if(
-            required.is_none() && selector.is_none_or(|s| s.is_empty()),
+            required_selector(pod).is_none() && selector.is_none_or(|s| s.is_empty()),
         ))
     }
 
@@ -127,33 +138,12 @@ impl ScorePlugin for NodeAffinity {
     }
 
     fn pre_score(&self, pod: &PodInfo, _: &Cache, _: &[&NodeInfo], _: &mut CycleState) -> Pre {
-        let preferred = pod
-            .pod()
-            .spec
-            .as_ref()
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| {
-                na.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-            });
-        Pre::skip_if(preferred.is_none_or(|p| p.is_empty()))
+        Pre::skip_if(preferred_terms(pod.pod()).is_empty())
     }
 
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let preferred = pod
-            .pod()
-            .spec
-            .as_ref()
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| {
-                na.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-            });
-        preferred
-            .into_iter()
-            .flatten()
+        preferred_terms(pod.pod())
+            .iter()
             .filter(|p| p.weight != 0 && term_matches(&p.preference, &node.name, node.labels()))
             .map(|p| i64::from(p.weight))
             .sum()
