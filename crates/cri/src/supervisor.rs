@@ -474,23 +474,27 @@ mod tests {
         let paths = Paths::new(tmp.path());
         let other = tmp.path().join("other.toml");
         // sh ignores the words after its script; they only make the command
-        // line look like a containerd on that config.
+        // line look like a containerd on that config. `read` is a builtin that
+        // blocks on a pipe we keep open, so sh forks no child that could outlive it.
         let spawn = |config: &Path| {
             std::process::Command::new("sh")
-                .args(["-c", "sleep 30", "--config"])
+                .args(["-c", "read line", "--config"])
                 .arg(config)
+                .stdin(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         };
         let mut ours = spawn(&paths.config);
         let mut theirs = spawn(&other);
         let ours_pid = ours.id();
+        // `wait` would close the pipe (and end `read`): keep it open here instead.
+        let _ours_stdin = ours.stdin.take();
         // Reap it as soon as it dies, as init would for a real leftover.
         let reaper = std::thread::spawn(move || ours.wait().unwrap());
         // Right after spawn the child may not have exec'd yet: its command line is
         // still ours until then.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while processes_with_config(&paths.config).is_empty() && Instant::now() < deadline {
+        while processes_with_config(&paths.config) != [ours_pid] && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(processes_with_config(&paths.config), vec![ours_pid]);
@@ -501,9 +505,11 @@ mod tests {
             started.elapsed() < STOP_GRACE,
             "SIGTERM should have been enough"
         );
+        // Checked before joining the reaper: were it still running, the join would wait
+        // forever (the panic instead drops the pipe, which ends it).
+        assert!(!alive(ours_pid));
         let status = reaper.join().unwrap();
         assert!(!status.success());
-        assert!(!alive(ours_pid));
         assert!(alive(theirs.id()));
         theirs.kill().unwrap();
         theirs.wait().unwrap();
