@@ -6,8 +6,39 @@ use crate::stored::{with_resource_version, Paths};
 use bytes::Bytes;
 use rkube_api::selectors::{field_path, field_text, index_fields};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 const RV: &str = "metadata.resourceVersion";
+
+/// What the cache reads out of every object of one resource, built once per resource.
+struct Index {
+    /// labels, deletionTimestamp, resourceVersion, then `fields` in order.
+    paths: Paths,
+    fields: Vec<&'static str>,
+}
+
+impl Index {
+    fn of(plural: &str) -> Arc<Index> {
+        static INDEXES: OnceLock<Mutex<HashMap<String, Arc<Index>>>> = OnceLock::new();
+        let mut indexes = INDEXES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        indexes
+            .entry(plural.to_string())
+            .or_insert_with(|| {
+                let fields = index_fields(plural);
+                let mut paths = vec!["metadata.labels", "metadata.deletionTimestamp", RV];
+                paths.extend(fields.iter().map(|f| field_path(f)));
+                Arc::new(Index {
+                    paths: Paths::new(paths),
+                    fields,
+                })
+            })
+            .clone()
+    }
+}
 
 #[derive(Debug)]
 pub struct CachedObject {
@@ -29,13 +60,8 @@ fn plural_of(key: &str) -> &str {
 impl CachedObject {
     /// Builds the cached form of a stored object at `revision`.
     pub fn from_stored(key: &str, stored: &[u8], revision: i64) -> Option<Self> {
-        let plural = plural_of(key);
-        let paths = Paths::cached(plural, || {
-            let mut paths = vec!["metadata.labels", "metadata.deletionTimestamp", RV];
-            paths.extend(index_fields(plural).into_iter().map(field_path));
-            Paths::new(paths)
-        });
-        let picked = paths.pick(stored)?;
+        let index = Index::of(plural_of(key));
+        let picked = index.paths.pick(stored)?;
         let bytes = match picked[2] {
             None => with_resource_version(stored, revision),
             Some(_) => None,
@@ -61,10 +87,11 @@ impl CachedObject {
                 .collect(),
             _ => Box::default(),
         };
-        let fields = index_fields(plural)
-            .into_iter()
+        let fields = index
+            .fields
+            .iter()
             .zip(&picked[3..])
-            .map(|(f, v)| (f, field_text(f, v.as_ref()).into_boxed_str()))
+            .map(|(&f, v)| (f, field_text(f, v.as_ref()).into_boxed_str()))
             .collect();
         Some(Self {
             bytes: Bytes::from(bytes),

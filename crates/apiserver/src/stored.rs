@@ -5,9 +5,7 @@
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
 
 /// The dotted paths to pick out of objects, as a tree of keys.
 #[derive(Debug, Default)]
@@ -51,18 +49,6 @@ impl Paths {
         .ok()?;
         de.end().ok()?;
         Some(out)
-    }
-
-    /// The shared tree for `key` (built once per key): callers pass a fixed set of
-    /// path lists, e.g. one per resource.
-    pub fn cached(key: &str, build: impl FnOnce() -> Paths) -> Arc<Paths> {
-        static TREES: OnceLock<Mutex<HashMap<String, Arc<Paths>>>> = OnceLock::new();
-        let trees = TREES.get_or_init(Default::default);
-        let mut trees = trees.lock().unwrap_or_else(|e| e.into_inner());
-        trees
-            .entry(key.to_string())
-            .or_insert_with(|| Arc::new(build()))
-            .clone()
     }
 }
 

@@ -150,61 +150,9 @@ fn strip_hop_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Kubelets serve certificates we may not have issued (a kubelet started on its own
-/// makes a self-signed one); like upstream without --kubelet-certificate-authority, the
-/// server's certificate is not verified. Our client certificate is.
-#[derive(Debug)]
-struct AcceptAnyServer(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// TLS settings for talking to kubelets with the given client certificate (HTTP/1.1
 /// only: upgrades need it).
 pub fn kubelet_tls(cert_pem: &str, key_pem: &str) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
         .filter_map(Result::ok)
         .collect();
@@ -212,11 +160,11 @@ pub fn kubelet_tls(cert_pem: &str, key_pem: &str) -> Result<rustls::ClientConfig
         .ok()
         .flatten()
         .ok_or("kubelet client key: no PEM key")?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+    // Kubelets serve certificates we may not have issued (one started on its own makes
+    // a self-signed one): like upstream without --kubelet-certificate-authority, their
+    // certificate is not verified. Ours is.
+    let mut config = rkube_tls::unverified_server()
         .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
         .with_client_auth_cert(certs, key)
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

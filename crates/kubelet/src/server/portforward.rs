@@ -63,12 +63,7 @@ fn negotiate(
     }
     match spdy_upgrade::negotiate(h, spdy_upgrade::PORTFORWARD_PROTOCOLS) {
         Ok(n) => Ok((Transport::Spdy, n.response_headers)),
-        Err(e) => {
-            let code = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut r = response::error(code, e.to_string());
-            r.headers_mut().extend(e.response_headers());
-            Err(Box::new(r))
-        }
+        Err(e) => Err(Box::new(response::upgrade_refused(&e))),
     }
 }
 

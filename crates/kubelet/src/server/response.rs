@@ -92,6 +92,15 @@ pub fn error(code: StatusCode, message: impl AsRef<str>) -> Response<Body> {
     )
 }
 
+/// The answer to a SPDY upgrade we cannot accept: the error's status, with the headers
+/// that tell the client which protocols we do speak.
+pub fn upgrade_refused(e: &rkube_streaming::spdy::upgrade::UpgradeError) -> Response<Body> {
+    let code = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = error(code, e.to_string());
+    r.headers_mut().extend(e.response_headers());
+    r
+}
+
 pub fn text(code: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     build(
         code,
