@@ -57,6 +57,17 @@ impl Cluster {
         self.dir.path()
     }
 
+    /// The server's stderr, appended across restarts; a failed test prints its tail
+    /// (`RKUBE_TEST_LOG` sets the level, default warn).
+    fn server_log(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::inherit())
+    }
+
     /// Starts the server on the existing data directory (first start or restart).
     pub fn launch(&mut self) {
         let bind = format!("{}:{}", self.bind_host, self.port);
@@ -70,9 +81,12 @@ impl Cluster {
                 &["--disable-agent"][..]
             })
             .args(&self.extra_args)
-            .env("RKUBE_LOG", "warn")
+            .env(
+                "RKUBE_LOG",
+                std::env::var("RKUBE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(self.server_log())
             .spawn()
             .expect("start rkube server");
         let stdout = child.stdout.take().expect("stdout");
@@ -210,6 +224,18 @@ fn curl_output(mut cmd: Command) -> (u16, String) {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            let log = self.dir.path().join("server.log");
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(80).collect();
+            eprintln!(
+                "--- tail of the server's log ({} lines)",
+                text.lines().count()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 

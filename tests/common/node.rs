@@ -203,6 +203,35 @@ pub struct Node {
     _images: tempfile::TempDir,
 }
 
+/// A failed test on a real node prints what the cluster and its containerd looked like,
+/// so a CI log says why pods never got ready.
+impl Drop for Node {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for args in [
+            &["get", "nodes,pods", "-A", "-o", "wide"][..],
+            &["get", "events", "-A", "--sort-by=.lastTimestamp"][..],
+        ] {
+            let out = self.c.kubectl("1.33", args);
+            eprintln!(
+                "--- kubectl {}\n{}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let log = self.cleanup.data.join("containerd/containerd.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        eprintln!("--- tail of {}", log.display());
+        for line in tail.iter().rev() {
+            eprintln!("{line}");
+        }
+    }
+}
+
 /// Starts `rkube server` with its agent: our containerd, CNI on a bridge of its own, pod
 /// cgroups under a root of their own, the offline images imported.
 pub fn start_node(options: NodeOptions) -> Node {
@@ -239,6 +268,10 @@ pub fn start_node(options: NodeOptions) -> Node {
         &images_dir,
         "--proxy-table",
         &proxy_table,
+        // The test host's disk is shared with builds and may be nearly full: like kind,
+        // test nodes never report disk pressure (it would keep new pods off the node).
+        "--eviction-hard",
+        "memory.available<100Mi,nodefs.available<0%,nodefs.inodesFree<0%",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -34,6 +34,8 @@ pub struct KubeletConfig {
     pub fallback_pod_cidr: String,
     /// How long an image pull may take.
     pub image_pull_timeout: std::time::Duration,
+    /// Below these the node reports memory, disk or PID pressure.
+    pub eviction_hard: crate::node::eviction::EvictionHard,
 }
 
 /// The node API's listener and credentials.
@@ -63,6 +65,7 @@ impl KubeletConfig {
             server: None,
             fallback_pod_cidr: "10.244.0.0/24".into(),
             image_pull_timeout: std::time::Duration::from_secs(300),
+            eviction_hard: crate::node::eviction::EvictionHard::upstream_defaults(),
         }
     }
 

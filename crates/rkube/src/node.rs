@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rkube_kubelet::agent::Runtime;
+use rkube_kubelet::node::eviction::EvictionHard;
 use rkube_kubelet::{KubeletConfig, ServerTls};
 
 /// Flags shared by the agent in `rkube server` and `rkube kubelet`.
@@ -50,6 +51,13 @@ pub struct NodeArgs {
     /// kube-proxy's nftables table.
     #[arg(long, default_value = rkube_proxy::DEFAULT_TABLE)]
     pub proxy_table: String,
+    /// Hard eviction thresholds, upstream's syntax
+    /// (`memory.available<100Mi,nodefs.available<10%`); below one the node reports
+    /// memory, disk or PID pressure and gets no new pods. Signals left out have none.
+    /// Default: memory.available<100Mi, nodefs.available<10%, nodefs.inodesFree<5%,
+    /// pid.available<5%.
+    #[arg(long, env = "RKUBE_EVICTION_HARD")]
+    pub eviction_hard: Option<EvictionHard>,
 }
 
 impl NodeArgs {
@@ -97,6 +105,9 @@ impl NodeArgs {
         config.cluster_domain = self.cluster_domain.clone();
         config.max_pods = self.max_pods;
         config.cgroup_root = self.cgroup_root.clone();
+        if let Some(e) = &self.eviction_hard {
+            config.eviction_hard = e.clone();
+        }
         let mut labels = BTreeMap::new();
         for l in &self.node_labels {
             let (k, v) = l

@@ -42,8 +42,7 @@ pub fn memory_available_bytes() -> Option<u64> {
     meminfo("MemAvailable")
 }
 
-/// (size, available to unprivileged users) of the filesystem holding `path`, in bytes.
-pub fn filesystem_bytes(path: &Path) -> Option<(u64, u64)> {
+fn statvfs(path: &Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs writes only into `st`, and `c` is a valid NUL-terminated path.
@@ -51,8 +50,23 @@ pub fn filesystem_bytes(path: &Path) -> Option<(u64, u64)> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return None;
     }
+    Some(st)
+}
+
+/// (size, available to unprivileged users) of the filesystem holding `path`, in bytes.
+// statvfs field widths differ between targets.
+#[allow(clippy::unnecessary_cast)]
+pub fn filesystem_bytes(path: &Path) -> Option<(u64, u64)> {
+    let st = statvfs(path)?;
     let frsize = st.f_frsize as u64;
     Some((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
+}
+
+/// (inodes, inodes free for unprivileged users) of the filesystem holding `path`.
+#[allow(clippy::unnecessary_cast)]
+pub fn filesystem_inodes(path: &Path) -> Option<(u64, u64)> {
+    let st = statvfs(path)?;
+    Some((st.f_files as u64, st.f_favail as u64))
 }
 
 /// PRETTY_NAME of an os-release file, unquoted.

@@ -1,6 +1,7 @@
 //! This machine as a Node: registration, the Lease in kube-node-lease, and status
 //! heartbeats with conditions (upstream kubelet_node_status.go, nodestatus/, nodelease/).
 
+pub mod eviction;
 pub mod host;
 mod netip;
 pub mod status;
@@ -62,8 +63,9 @@ async fn current_health(config: &KubeletConfig, runtime: Option<&RuntimeClient>)
         },
     };
     Health {
-        memory_available: host::memory_available_bytes(),
+        memory: host::memory_total_bytes().zip(host::memory_available_bytes()),
         disk: host::filesystem_bytes(&disk_path),
+        inodes: host::filesystem_inodes(&disk_path),
         pids: host::pid_usage(),
         runtime,
     }

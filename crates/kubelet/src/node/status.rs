@@ -10,16 +10,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::eviction::EvictionHard;
 use crate::config::KubeletConfig;
 
 /// What /version of our API server reports, so `kubectl get nodes` shows one version.
 pub const KUBELET_VERSION: &str = concat!("v1.33.0+rkube-", env!("CARGO_PKG_VERSION"));
-/// Upstream's default hard eviction thresholds, which are also what it holds back from
-/// allocatable when no reservations are configured.
-pub const EVICTION_MEMORY_BYTES: u64 = 100 * 1024 * 1024;
-pub const EVICTION_DISK_PERCENT: u64 = 10;
-/// We call PID pressure when fewer than this share of pid_max is left.
-pub const EVICTION_PID_PERCENT: u64 = 5;
 /// Upstream's nodeStatusMaxImages and maxNamesPerImageInNodeStatus.
 pub const MAX_IMAGES: usize = 50;
 const MAX_NAMES_PER_IMAGE: usize = 5;
@@ -68,9 +63,12 @@ impl HostFacts {
 /// What changes between heartbeats.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
-    pub memory_available: Option<u64>,
+    /// (MemTotal, MemAvailable) in bytes.
+    pub memory: Option<(u64, u64)>,
     /// (size, available) of the filesystem holding the kubelet's root dir.
     pub disk: Option<(u64, u64)>,
+    /// (inodes, free inodes) of that filesystem.
+    pub inodes: Option<(u64, u64)>,
     /// (pid_max, processes).
     pub pids: Option<(u64, u64)>,
     /// Err(message) when the runtime is not ready, as the Ready condition shows it.
@@ -120,32 +118,34 @@ pub fn capacity(facts: &HostFacts, max_pods: u32) -> BTreeMap<String, Quantity> 
     ])
 }
 
-/// Capacity minus the hard eviction thresholds (no kube/system reservations).
-pub fn allocatable(facts: &HostFacts, max_pods: u32) -> BTreeMap<String, Quantity> {
+/// Capacity minus the hard eviction thresholds on memory and the node filesystem (no
+/// kube/system reservations).
+pub fn allocatable(
+    facts: &HostFacts,
+    max_pods: u32,
+    eviction: &EvictionHard,
+) -> BTreeMap<String, Quantity> {
     let mut a = capacity(facts, max_pods);
+    let (memory, disk) = (facts.memory_bytes, facts.disk_bytes);
     a.insert(
         "memory".into(),
-        bytes_quantity(facts.memory_bytes.saturating_sub(EVICTION_MEMORY_BYTES)),
+        bytes_quantity(memory - EvictionHard::held(&eviction.memory_available, memory)),
     );
-    let reserved_disk = facts.disk_bytes / 100 * EVICTION_DISK_PERCENT;
     a.insert(
         "ephemeral-storage".into(),
-        bytes_quantity(facts.disk_bytes.saturating_sub(reserved_disk)),
+        bytes_quantity(disk - EvictionHard::held(&eviction.nodefs_available, disk)),
     );
     a
 }
 
 /// (type, pressure?, reason, message) of the pressure conditions, then Ready.
-fn condition_values(health: &Health) -> Vec<(&'static str, bool, &'static str, String)> {
-    let memory = health
-        .memory_available
-        .is_some_and(|a| a < EVICTION_MEMORY_BYTES);
-    let disk = health
-        .disk
-        .is_some_and(|(total, avail)| total > 0 && avail * 100 < total * EVICTION_DISK_PERCENT);
-    let pid = health.pids.is_some_and(|(max, used)| {
-        max > 0 && max.saturating_sub(used) * 100 < max * EVICTION_PID_PERCENT
-    });
+fn condition_values(
+    health: &Health,
+    eviction: &EvictionHard,
+) -> Vec<(&'static str, bool, &'static str, String)> {
+    let memory = eviction.memory_pressure(health.memory);
+    let disk = eviction.disk_pressure(health.disk, health.inodes);
+    let pid = eviction.pid_pressure(health.pids);
     let mut out = vec![
         if memory {
             (
@@ -207,8 +207,13 @@ fn condition_values(health: &Health) -> Vec<(&'static str, bool, &'static str, S
 
 /// The four conditions; a condition whose status did not change keeps its
 /// lastTransitionTime from `previous`.
-pub fn conditions(health: &Health, previous: &[NodeCondition], now: &Time) -> Vec<NodeCondition> {
-    condition_values(health)
+pub fn conditions(
+    health: &Health,
+    eviction: &EvictionHard,
+    previous: &[NodeCondition],
+    now: &Time,
+) -> Vec<NodeCondition> {
+    condition_values(health, eviction)
         .into_iter()
         .map(|(type_, on, reason, message)| {
             let status = if on { "True" } else { "False" }.to_string();
@@ -301,8 +306,17 @@ pub fn node_status(input: StatusInput<'_>) -> NodeStatus {
         .unwrap_or(10250);
     NodeStatus {
         capacity: Some(capacity(facts, input.config.max_pods)),
-        allocatable: Some(allocatable(facts, input.config.max_pods)),
-        conditions: Some(conditions(input.health, input.previous, &input.now)),
+        allocatable: Some(allocatable(
+            facts,
+            input.config.max_pods,
+            &input.config.eviction_hard,
+        )),
+        conditions: Some(conditions(
+            input.health,
+            &input.config.eviction_hard,
+            input.previous,
+            &input.now,
+        )),
         addresses: Some(vec![
             NodeAddress {
                 type_: "InternalIP".into(),

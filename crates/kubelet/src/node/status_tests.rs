@@ -1,4 +1,5 @@
 use super::*;
+use crate::node::eviction::EvictionHard;
 use rkube_cri::api;
 
 fn facts() -> HostFacts {
@@ -14,11 +15,16 @@ fn facts() -> HostFacts {
 
 fn healthy() -> Health {
     Health {
-        memory_available: Some(8 << 30),
+        memory: Some((16 << 30, 8 << 30)),
         disk: Some((100, 50)),
+        inodes: Some((1000, 900)),
         pids: Some((4_194_304, 300)),
         runtime: Ok(()),
     }
+}
+
+fn defaults() -> EvictionHard {
+    EvictionHard::upstream_defaults()
 }
 
 fn time(s: i64) -> Time {
@@ -41,7 +47,7 @@ fn capacity_and_allocatable_hold_back_eviction_thresholds() {
     assert_eq!(cap["pods"].0, "110");
     assert_eq!(cap["ephemeral-storage"].0, "100Gi");
     assert_eq!(cap["hugepages-2Mi"].0, "0");
-    let alloc = allocatable(&facts(), 110);
+    let alloc = allocatable(&facts(), 110, &EvictionHard::upstream_defaults());
     assert_eq!(alloc["memory"].0, format!("{}Ki", 16318412 - 100 * 1024));
     assert_eq!(alloc["cpu"].0, "4");
     assert_eq!(alloc["ephemeral-storage"].0, "90Gi");
@@ -61,7 +67,7 @@ fn labels_include_config_labels() {
 
 #[test]
 fn conditions_reflect_thresholds_and_keep_transition_times() {
-    let c = conditions(&healthy(), &[], &time(100));
+    let c = conditions(&healthy(), &defaults(), &[], &time(100));
     let summary: Vec<(&str, &str)> = c
         .iter()
         .map(|c| (c.type_.as_str(), c.status.as_str()))
@@ -78,10 +84,10 @@ fn conditions_reflect_thresholds_and_keep_transition_times() {
     assert_eq!(c[3].reason.as_deref(), Some("KubeletReady"));
 
     let mut sick = healthy();
-    sick.memory_available = Some(50 << 20);
+    sick.memory = Some((16 << 30, 50 << 20));
     sick.disk = Some((100, 9));
     sick.runtime = Err("container runtime network not ready".into());
-    let later = conditions(&sick, &c, &time(200));
+    let later = conditions(&sick, &defaults(), &c, &time(200));
     assert_eq!(later[0].status, "True");
     assert_eq!(
         later[0].reason.as_deref(),
