@@ -137,3 +137,124 @@ fn quota_of_two_pods_refuses_the_third() {
     c.ok("1.33", &["delete", "pod", "p1"]);
     c.ok("1.33", &["run", "p3", "--image=busybox"]);
 }
+
+#[test]
+fn a_binding_sets_the_node_once() {
+    let c = Cluster::start_with(&["--disable-controllers"]);
+    let pods = "/api/v1/namespaces/default/pods";
+    for name in ["p", "q", "going"] {
+        let (code, body) = c.curl("POST", pods, "application/json", Some(format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","finalizers":["test/hold"]}},"spec":{{"containers":[{{"name":"c","image":"i"}}]}}}}"#).as_bytes()));
+        assert_eq!(code, 201, "{body}");
+    }
+    let binding = |pod: &str, node: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"{pod}"}},"target":{{"kind":"Node","name":"{node}"}}}}"#
+        )
+    };
+    let before = json(
+        &c.curl("GET", &format!("{pods}/p"), "application/json", None)
+            .1,
+    );
+    let (code, body) = c.curl(
+        "POST",
+        &format!("{pods}/p/binding"),
+        "application/json",
+        Some(binding("p", "n1").as_bytes()),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(json(&body)["status"], "Success", "{body}");
+    let after = json(
+        &c.curl("GET", &format!("{pods}/p"), "application/json", None)
+            .1,
+    );
+    assert_eq!(after["spec"]["nodeName"], "n1", "{after}");
+    let scheduled = after["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "PodScheduled"))
+        .cloned();
+    assert_eq!(
+        scheduled.as_ref().map(|c| c["status"].clone()),
+        Some("True".into()),
+        "{after}"
+    );
+    let rv = |o: &serde_json::Value| {
+        o["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert!(rv(&after) > rv(&before));
+    // Everything else is as it was.
+    for path in [
+        "/metadata/uid",
+        "/metadata/finalizers",
+        "/spec/containers",
+        "/status/phase",
+        "/status/qosClass",
+    ] {
+        assert_eq!(after.pointer(path), before.pointer(path), "{path}");
+    }
+
+    // The legacy collection endpoint binds too.
+    let (code, body) = c.curl(
+        "POST",
+        "/api/v1/namespaces/default/bindings",
+        "application/json",
+        Some(binding("q", "n2").as_bytes()),
+    );
+    assert_eq!(code, 201, "{body}");
+    let q = json(
+        &c.curl("GET", &format!("{pods}/q"), "application/json", None)
+            .1,
+    );
+    assert_eq!(q["spec"]["nodeName"], "n2");
+
+    let (code, body) = c.curl("DELETE", &format!("{pods}/going"), "application/json", None);
+    assert_eq!(code, 200, "{body}");
+    let unchanged = c.revision();
+    let refused = [
+        (
+            "p",
+            binding("p", "n2"),
+            409,
+            "Conflict",
+            "pod p is already assigned to node \"n1\"",
+        ),
+        (
+            "going",
+            binding("going", "n1"),
+            409,
+            "Conflict",
+            "pod is being deleted, cannot be assigned to a host",
+        ),
+        (
+            "nope",
+            binding("nope", "n1"),
+            404,
+            "NotFound",
+            "pods \"nope\" not found",
+        ),
+        ("q", binding("q", ""), 422, "Invalid", ""),
+    ];
+    for (pod, body, want, reason, message) in refused {
+        let (code, text) = c.curl(
+            "POST",
+            &format!("{pods}/{pod}/binding"),
+            "application/json",
+            Some(body.as_bytes()),
+        );
+        let status = assert_status(code, &text, want, reason);
+        assert!(
+            status["message"].as_str().unwrap().contains(message),
+            "{text}"
+        );
+    }
+    assert_eq!(c.revision(), unchanged, "a refused binding wrote something");
+    let p = json(
+        &c.curl("GET", &format!("{pods}/p"), "application/json", None)
+            .1,
+    );
+    assert_eq!(p["spec"]["nodeName"], "n1");
+}

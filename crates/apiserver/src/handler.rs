@@ -1,6 +1,7 @@
 //! The one generic HTTP handler: authenticate, route by path, dispatch by verb.
 
 use crate::auth::{PeerIdentity, User};
+use crate::binding;
 use crate::body::MAX_BODY;
 use crate::discovery;
 use crate::read;
@@ -247,7 +248,7 @@ async fn dispatch(
             )),
             Method::POST if res.plural == "bindings" => Ok(json_value(
                 StatusCode::CREATED,
-                &subresources::bind(api, t, None, q, ct, body).await?,
+                &binding::bind(api, t, None, q, ct, body).await?,
             )),
             Method::POST => Ok(written(
                 write::create(api, t, q, ct, body).await?,
@@ -322,7 +323,7 @@ async fn dispatch(
         },
         (Some("binding"), Some(name)) if *method == Method::POST => Ok(json_value(
             StatusCode::CREATED,
-            &subresources::bind(api, t, Some(name), q, ct, body).await?,
+            &binding::bind(api, t, Some(name), q, ct, body).await?,
         )),
         (Some("token"), Some(name)) if *method == Method::POST => Ok(json_value(
             StatusCode::CREATED,

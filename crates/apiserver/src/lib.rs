@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod alloc;
 pub mod auth;
+pub mod binding;
 pub mod body;
 pub mod cache;
 pub mod cached;

@@ -1,4 +1,4 @@
-//! /scale, /binding and /eviction: views onto a parent object.
+//! /scale and /eviction: views onto a parent object (/binding is in `binding`).
 
 use crate::body::decode_object;
 use crate::lifecycle::str_at;
@@ -130,88 +130,6 @@ pub async fn write_scale(
     })
     .await?;
     Ok(scale_of(&updated))
-}
-
-/// POST pods/NAME/binding (and the legacy POST bindings): sets spec.nodeName once.
-pub async fn bind(
-    api: &Api,
-    t: &Target,
-    name: Option<&str>,
-    q: &Query,
-    content_type: &str,
-    body: &[u8],
-) -> ApiResult<Value> {
-    let binding = decode_object(body, content_type, "v1", "Binding")?;
-    let pod_name = name
-        .unwrap_or_else(|| str_at(&binding, "/metadata/name"))
-        .to_string();
-    let node = str_at(&binding, "/target/name").to_string();
-    if node.is_empty() {
-        let err = rkube_validation::FieldError {
-            field: "target.name".into(),
-            error_type: rkube_validation::ErrorType::Required,
-            bad_value: None,
-            detail: String::new(),
-        };
-        return Err(ApiError::invalid("Binding", "", &pod_name, &[err]));
-    }
-    let pods = rkube_api::find_resource("", "v1", "pods")
-        .ok_or_else(|| ApiError::internal("pods not registered"))?;
-    let pt = Target {
-        resource: pods,
-        namespace: t.namespace.clone(),
-        name: Some(pod_name.clone()),
-        subresource: None,
-        rest: String::new(),
-    };
-    write::guaranteed_update(api, &pt, &pod_name, Part::Server, q, |old| {
-        if old.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::conflict(
-                "",
-                "pods",
-                &pod_name,
-                "pod is being deleted, cannot be assigned to a host",
-            ));
-        }
-        let current = str_at(old, "/spec/nodeName");
-        if !current.is_empty() {
-            return Err(ApiError::conflict(
-                "",
-                "pods",
-                &pod_name,
-                &format!("pod {pod_name} is already assigned to node \"{current}\""),
-            ));
-        }
-        let mut new = old.clone();
-        new["spec"]["nodeName"] = Value::String(node.clone());
-        mark_scheduled(&mut new);
-        Ok(new)
-    })
-    .await?;
-    Ok(
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    )
-}
-
-/// Binding sets PodScheduled=True, as upstream's binding storage does (a scheduler's
-/// earlier False condition with its reason is replaced).
-fn mark_scheduled(pod: &mut Value) {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
-    if !pod["status"].is_object() {
-        pod["status"] = json!({});
-    }
-    let conditions = &mut pod["status"]["conditions"];
-    if !conditions.is_array() {
-        *conditions = json!([]);
-    }
-    if let Some(list) = conditions.as_array_mut() {
-        match list.iter_mut().find(|c| c["type"] == "PodScheduled") {
-            Some(existing) if existing["status"] == "True" => {}
-            Some(existing) => *existing = cond,
-            None => list.push(cond),
-        }
-    }
 }
 
 /// POST pods/NAME/eviction: a delete honouring the eviction's delete options.

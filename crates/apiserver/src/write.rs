@@ -23,7 +23,7 @@ pub struct Written {
     pub warnings: Vec<String>,
 }
 
-fn dry_run(q: &Query) -> bool {
+pub(crate) fn dry_run(q: &Query) -> bool {
     q.get("dryRun").is_some_and(|d| d == "All")
 }
 

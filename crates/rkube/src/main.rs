@@ -343,6 +343,9 @@ async fn client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
 
 /// mimalloc instead of glibc malloc: request handling allocates and frees many small
 /// JSON nodes per request, and glibc's arenas spent a quarter of the server's CPU there.
+/// Built with `no_thp` (workspace Cargo.toml): mimalloc otherwise asks for transparent huge
+/// pages, and zeroing a fresh 2 MiB page on each first touch took 10-15 % of the
+/// scheduler's CPU while it worked through a backlog.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
