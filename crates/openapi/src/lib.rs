@@ -51,6 +51,13 @@ pub struct OpenApi {
     index_hash: String,
     documents: BTreeMap<String, Document>,
     schemas: Schemas,
+    /// "group/version/Kind" → definition name for every served kind and its List, so the
+    /// per-request lookup (fieldValidation, patches) is one hash probe.
+    definitions: std::collections::HashMap<String, String>,
+}
+
+fn definition_key(group: &str, version: &str, kind: &str) -> String {
+    format!("{group}/{version}/{kind}")
 }
 
 impl OpenApi {
@@ -90,11 +97,20 @@ impl OpenApi {
         let index =
             serde_json::to_vec(&serde_json::json!({ "paths": index_paths })).unwrap_or_default();
         let index_hash = content_hash(&index);
+        let mut definitions = std::collections::HashMap::new();
+        for r in resources {
+            for kind in [r.kind.clone(), format!("{}List", r.kind)] {
+                if let Some(name) = find_definition(&schemas, &r.group, &r.version, &kind) {
+                    definitions.insert(definition_key(&r.group, &r.version, &kind), name.into());
+                }
+            }
+        }
         OpenApi {
             index,
             index_hash,
             documents,
             schemas,
+            definitions,
         }
     }
 
@@ -127,23 +143,10 @@ impl OpenApi {
     /// Definition name of a top-level kind, e.g. ("apps","v1","Deployment") →
     /// "io.k8s.api.apps.v1.Deployment". Also knows `<Kind>List`.
     pub fn definition_for(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
-        let want = serde_json::json!({ "group": group, "kind": kind, "version": version });
-        let candidate = |name: &str| {
-            self.schemas.get_key_value(name).filter(|(_, s)| {
-                s.get("x-kubernetes-group-version-kind")
-                    .and_then(Value::as_array)
-                    .is_some_and(|gvks| gvks.contains(&want))
-            })
-        };
-        let base = kind.strip_suffix("List").unwrap_or(kind);
-        let k = kinds::find(group, version, kind).or_else(|| kinds::find(group, version, base))?;
-        let name = (k.name)();
-        let name = if k.kind == kind {
-            name.into_owned()
-        } else {
-            format!("{name}List")
-        };
-        candidate(&name).map(|(n, _)| n.as_str())
+        match self.definitions.get(&definition_key(group, version, kind)) {
+            Some(name) => Some(name),
+            None => find_definition(&self.schemas, group, version, kind),
+        }
     }
 
     /// JSON paths of fields in `obj` that the kind's schema does not know, formatted like
@@ -161,10 +164,35 @@ impl OpenApi {
             .definition_for(group, version, kind)
             .and_then(|n| self.schemas.get(n))
         {
-            unknown::collect(&self.schemas, schema, obj, "", 0, &mut out);
+            unknown::collect(&self.schemas, schema, obj, &mut out);
         }
         out
     }
+}
+
+fn find_definition<'a>(
+    schemas: &'a Schemas,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Option<&'a str> {
+    let want = serde_json::json!({ "group": group, "kind": kind, "version": version });
+    let candidate = |name: &str| {
+        schemas.get_key_value(name).filter(|(_, s)| {
+            s.get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .is_some_and(|gvks| gvks.contains(&want))
+        })
+    };
+    let base = kind.strip_suffix("List").unwrap_or(kind);
+    let k = kinds::find(group, version, kind).or_else(|| kinds::find(group, version, base))?;
+    let name = (k.name)();
+    let name = if k.kind == kind {
+        name.into_owned()
+    } else {
+        format!("{name}List")
+    };
+    candidate(&name).map(|(n, _)| n.as_str())
 }
 
 #[cfg(test)]

@@ -27,21 +27,51 @@ fn resolve<'a>(schemas: &'a Schemas, mut schema: &'a Value) -> Option<&'a Value>
     None
 }
 
-fn child(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{path}.{field}")
+/// The path to the value being checked, rendered only when an unknown field is found:
+/// objects without one (nearly all) cost no string building.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Field(parent, name) => {
+                parent.render(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                out.push_str(&format!("[{i}]"));
+            }
+        }
+    }
+
+    fn child(&self, field: &str) -> String {
+        let mut out = String::new();
+        Path::Field(self, field).render(&mut out);
+        out
     }
 }
 
 /// Appends the path of every undeclared field in `value` (checked against `schema`) to
 /// `out`, formatted like upstream's strict decoding errors: `spec.containers[0].imagee`.
-pub(crate) fn collect(
+pub(crate) fn collect(schemas: &Schemas, schema: &Value, value: &Value, out: &mut Vec<String>) {
+    walk(schemas, schema, value, &Path::Root, 0, out);
+}
+
+fn walk(
     schemas: &Schemas,
     schema: &Value,
     value: &Value,
-    path: &str,
+    path: &Path<'_>,
     depth: usize,
     out: &mut Vec<String>,
 ) {
@@ -70,19 +100,19 @@ pub(crate) fn collect(
             for (key, v) in fields {
                 let sub = props.and_then(|p| p.get(key)).or(extra);
                 match sub {
-                    Some(s) => collect(schemas, s, v, &child(path, key), depth + 1, out),
-                    None => out.push(child(path, key)),
+                    Some(s) => walk(schemas, s, v, &Path::Field(path, key), depth + 1, out),
+                    None => out.push(path.child(key)),
                 }
             }
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
-                    collect(
+                    walk(
                         schemas,
                         item_schema,
                         v,
-                        &format!("{path}[{i}]"),
+                        &Path::Index(path, i),
                         depth + 1,
                         out,
                     );

@@ -335,22 +335,21 @@ fn run_filters(
     Ok(())
 }
 
-/// Index of the highest score, ties broken uniformly at random (reservoir sampling).
+/// Index of the highest score, ties broken uniformly at random.
 pub fn select_best(scores: &[i64]) -> usize {
-    let mut best = 0;
-    let mut ties = 0u32;
-    for (i, s) in scores.iter().enumerate() {
-        if *s > scores[best] {
-            best = i;
-            ties = 1;
-        } else if *s == scores[best] {
-            ties += 1;
-            if rand::random_range(0..ties) == 0 {
-                best = i;
-            }
-        }
-    }
-    best
+    let Some(&top) = scores.iter().max() else {
+        return 0;
+    };
+    // One random draw among the ties picks each of them with the same chance as upstream's
+    // reservoir sampling, which draws once per tie (hundreds of nodes often tie).
+    let ties = scores.iter().filter(|&&s| s == top).count();
+    let pick = rand::random_range(0..ties);
+    scores
+        .iter()
+        .enumerate()
+        .filter(|(_, &s)| s == top)
+        .nth(pick)
+        .map_or(0, |(i, _)| i)
 }
 
 #[cfg(test)]
