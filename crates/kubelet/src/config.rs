@@ -65,7 +65,7 @@ impl KubeletConfig {
             server: None,
             fallback_pod_cidr: "10.244.0.0/24".into(),
             image_pull_timeout: std::time::Duration::from_secs(300),
-            eviction_hard: crate::node::eviction::EvictionHard::upstream_defaults(),
+            eviction_hard: crate::node::eviction::EvictionHard::defaults(),
         }
     }
 

@@ -54,8 +54,8 @@ pub struct NodeArgs {
     /// Hard eviction thresholds, upstream's syntax
     /// (`memory.available<100Mi,nodefs.available<10%`); below one the node reports
     /// memory, disk or PID pressure and gets no new pods. Signals left out have none.
-    /// Default: memory.available<100Mi, nodefs.available<10%, nodefs.inodesFree<5%,
-    /// pid.available<5%.
+    /// Default: memory.available<100Mi, nodefs.available<5%, imagefs.available<5% (as k3s),
+    /// nodefs.inodesFree<5%, pid.available<5%.
     #[arg(long, env = "RKUBE_EVICTION_HARD")]
     pub eviction_hard: Option<EvictionHard>,
 }

@@ -42,16 +42,17 @@ pub struct EvictionHard {
 }
 
 impl EvictionHard {
-    /// Upstream's Linux defaults (memory.available<100Mi, nodefs.available<10%,
-    /// nodefs.inodesFree<5%) plus our PID one. imagefs.available<15% is left out: on a
-    /// single filesystem it would make the node report DiskPressure at 15 %, earlier than
-    /// the nodefs threshold we hold back from allocatable.
-    pub fn upstream_defaults() -> Self {
+    /// The defaults: upstream's memory.available<100Mi and nodefs.inodesFree<5%, but
+    /// nodefs.available<5% and imagefs.available<5% as k3s sets them for its single-binary
+    /// nodes (upstream's 10 % and 15 % call a disk that is 90 % full "under pressure" and
+    /// keep every new pod off it; on one filesystem imagefs is observed on the nodefs),
+    /// plus our PID threshold.
+    pub fn defaults() -> Self {
         EvictionHard {
             memory_available: Some(Threshold::Amount(100 * 1024 * 1024)),
-            nodefs_available: Some(Threshold::Percent(10.0)),
+            nodefs_available: Some(Threshold::Percent(5.0)),
             nodefs_inodes_free: Some(Threshold::Percent(5.0)),
-            imagefs_available: None,
+            imagefs_available: Some(Threshold::Percent(5.0)),
             imagefs_inodes_free: None,
             pid_available: Some(Threshold::Percent(5.0)),
         }
@@ -175,9 +176,9 @@ mod tests {
 
     #[test]
     fn disk_pressure_follows_the_thresholds() {
-        let d = EvictionHard::upstream_defaults();
-        assert!(!d.disk_pressure(Some((100, 11)), Some((100, 50))));
-        assert!(d.disk_pressure(Some((100, 9)), Some((100, 50))));
+        let d = EvictionHard::defaults();
+        assert!(!d.disk_pressure(Some((100, 6)), Some((100, 50))));
+        assert!(d.disk_pressure(Some((100, 4)), Some((100, 50))));
         assert!(d.disk_pressure(Some((100, 50)), Some((100, 4))));
         // No observation, no pressure.
         assert!(!d.disk_pressure(None, None));

@@ -24,7 +24,7 @@ fn healthy() -> Health {
 }
 
 fn defaults() -> EvictionHard {
-    EvictionHard::upstream_defaults()
+    EvictionHard::defaults()
 }
 
 fn time(s: i64) -> Time {
@@ -47,10 +47,10 @@ fn capacity_and_allocatable_hold_back_eviction_thresholds() {
     assert_eq!(cap["pods"].0, "110");
     assert_eq!(cap["ephemeral-storage"].0, "100Gi");
     assert_eq!(cap["hugepages-2Mi"].0, "0");
-    let alloc = allocatable(&facts(), 110, &EvictionHard::upstream_defaults());
+    let alloc = allocatable(&facts(), 110, &EvictionHard::defaults());
     assert_eq!(alloc["memory"].0, format!("{}Ki", 16318412 - 100 * 1024));
     assert_eq!(alloc["cpu"].0, "4");
-    assert_eq!(alloc["ephemeral-storage"].0, "90Gi");
+    assert_eq!(alloc["ephemeral-storage"].0, "95Gi");
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn conditions_reflect_thresholds_and_keep_transition_times() {
 
     let mut sick = healthy();
     sick.memory = Some((16 << 30, 50 << 20));
-    sick.disk = Some((100, 9));
+    sick.disk = Some((100, 4));
     sick.runtime = Err("container runtime network not ready".into());
     let later = conditions(&sick, &defaults(), &c, &time(200));
     assert_eq!(later[0].status, "True");
