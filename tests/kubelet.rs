@@ -161,6 +161,32 @@ fn bootcamp_explore_your_app_on_a_real_node() {
         .get()
         .to_string();
     assert_eq!(n["status"]["capacity"]["cpu"], cpus.as_str(), "{n}");
+    // start_node's --eviction-hard holds nothing back from the disk and 100Mi of memory.
+    assert_eq!(
+        n["status"]["allocatable"]["ephemeral-storage"],
+        n["status"]["capacity"]["ephemeral-storage"],
+        "{n}"
+    );
+    let memory = |q: &serde_json::Value| {
+        let text = q.as_str().unwrap_or_default();
+        let (digits, unit) = text.split_at(
+            text.find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len()),
+        );
+        let scale: u64 = match unit {
+            "" => 1,
+            "Ki" => 1 << 10,
+            "Mi" => 1 << 20,
+            "Gi" => 1 << 30,
+            other => panic!("unexpected memory quantity suffix {other:?} in {text}"),
+        };
+        digits.parse::<u64>().expect("a memory quantity") * scale
+    };
+    assert_eq!(
+        memory(&n["status"]["capacity"]["memory"]) - memory(&n["status"]["allocatable"]["memory"]),
+        100 << 20,
+        "{n}"
+    );
     assert!(n["status"]["nodeInfo"]["containerRuntimeVersion"]
         .as_str()
         .unwrap()
