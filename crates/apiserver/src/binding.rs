@@ -135,6 +135,7 @@ async fn bind_in_place(api: &Api, t: &Target, pod: &str, node: &str) -> ApiResul
 fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
+
 /// An object's members in document order, their values left as raw JSON text.
 type Members<'a> = Vec<(String, &'a RawValue)>;
 
@@ -161,7 +162,16 @@ fn members(json: &str) -> Option<Members<'_>> {
     serde::Deserializer::deserialize_map(&mut de, MembersVisitor).ok()
 }
 
-fn write_members(out: &mut Vec<u8>, members: &[(String, &RawValue)], replaced: &[(&str, &str)]) {
+/// The object with `replaced` members (raw JSON; "" removes the member), the others
+/// copied as they were; replacements of absent members are appended.
+fn rewrite(members: &[(String, &RawValue)], replaced: &[(&str, &str)]) -> String {
+    let mut out = Vec::with_capacity(
+        members
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum::<usize>()
+            + 64,
+    );
     out.push(b'{');
     let mut first = true;
     let mut put = |out: &mut Vec<u8>, key: &str, raw: &str| {
@@ -177,23 +187,18 @@ fn write_members(out: &mut Vec<u8>, members: &[(String, &RawValue)], replaced: &
     for (key, raw) in members {
         match replaced.iter().find(|(k, _)| k == key) {
             Some((_, "")) => {}
-            Some((_, new)) => put(out, key, new),
-            None => put(out, key, raw.get()),
+            Some((_, new)) => put(&mut out, key, new),
+            None => put(&mut out, key, raw.get()),
         }
     }
     for (key, new) in replaced {
         if !new.is_empty() && !members.iter().any(|(k, _)| k == key) {
-            put(out, key, new);
+            put(&mut out, key, new);
         }
     }
     out.push(b'}');
-}
-
-fn rewrite(json: &str, replaced: &[(&str, &str)]) -> Option<String> {
-    let members = members(json)?;
-    let mut out = Vec::with_capacity(json.len() + 64);
-    write_members(&mut out, &members, replaced);
-    String::from_utf8(out).ok()
+    // Only valid UTF-8 went in: keys re-encoded by serde_json, values copied from a &str.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The stored form of a cached pod once bound to `node`: spec.nodeName set, PodScheduled
@@ -203,23 +208,18 @@ pub fn bound_pod(cached: &[u8], node: &str, now: &str) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(cached).ok()?;
     let top = members(text)?;
     let raw_of = |name: &str| top.iter().find(|(k, _)| k == name).map(|(_, v)| v.get());
-    let metadata = rewrite(raw_of("metadata")?, &[("resourceVersion", "")])?;
+    let metadata = rewrite(&members(raw_of("metadata")?)?, &[("resourceVersion", "")]);
     let node_json = serde_json::to_string(node).ok()?;
-    let spec = rewrite(raw_of("spec")?, &[("nodeName", &node_json)])?;
-    let status_raw = raw_of("status").unwrap_or("{}");
-    let status_members = members(status_raw)?;
-    let mut conditions: Vec<Value> = match status_members.iter().find(|(k, _)| k == "conditions") {
+    let spec = rewrite(&members(raw_of("spec")?)?, &[("nodeName", &node_json)]);
+    let status = members(raw_of("status").unwrap_or("{}"))?;
+    let mut conditions: Vec<Value> = match status.iter().find(|(k, _)| k == "conditions") {
         Some((_, raw)) => serde_json::from_str(raw.get()).ok()?,
         None => Vec::new(),
     };
     mark_scheduled(&mut conditions, now);
     let conditions = serde_json::to_string(&conditions).ok()?;
-    let mut status = Vec::with_capacity(status_raw.len() + 128);
-    write_members(&mut status, &status_members, &[("conditions", &conditions)]);
-    let status = String::from_utf8(status).ok()?;
-    let mut out = Vec::with_capacity(cached.len() + 160);
-    write_members(
-        &mut out,
+    let status = rewrite(&status, &[("conditions", &conditions)]);
+    let out = rewrite(
         &top,
         &[
             ("metadata", &metadata),
@@ -227,7 +227,7 @@ pub fn bound_pod(cached: &[u8], node: &str, now: &str) -> Option<Vec<u8>> {
             ("status", &status),
         ],
     );
-    Some(out)
+    Some(out.into_bytes())
 }
 
 /// Sets PodScheduled=True in a conditions list (a scheduler's earlier False condition

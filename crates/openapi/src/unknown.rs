@@ -29,7 +29,6 @@ fn resolve<'a>(schemas: &'a Schemas, mut schema: &'a Value) -> Option<&'a Value>
 
 /// The path to the value being checked, rendered only when an unknown field is found:
 /// objects without one (nearly all) cost no string building.
-#[derive(Clone, Copy)]
 enum Path<'a> {
     Root,
     Field(&'a Path<'a>, &'a str),

@@ -7,7 +7,9 @@
 //! `Pod` (see [`trim`]) for the filters, binding and events.
 
 use crate::resources::{pod_requests, Resources};
-use k8s_openapi::api::core::v1::{Container, Pod, PodAffinityTerm, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, Pod, PodAffinityTerm, PodSpec, PodStatus, ResourceRequirements,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -117,25 +119,35 @@ pub fn pod_key(pod: &Pod) -> String {
     )
 }
 
+/// The container fields scheduling reads; the watch decoder (`wire.rs`) builds the same.
+pub fn slim_container(
+    name: String,
+    resources: Option<ResourceRequirements>,
+    ports: Option<Vec<ContainerPort>>,
+    restart_policy: Option<String>,
+) -> Container {
+    Container {
+        name,
+        resources,
+        ports,
+        restart_policy,
+        ..Default::default()
+    }
+}
+
 /// What a pod still to be scheduled keeps: what the plugins, the queue, the binder and
 /// events read. Dropped: managedFields, annotations, owner references, container
 /// fields other than name, resources, ports and restartPolicy, volumes, and status
 /// other than phase and conditions.
 pub fn trim(pod: Pod) -> Pod {
-    let slim_container = |c: Container| Container {
-        name: c.name,
-        resources: c.resources,
-        ports: c.ports,
-        restart_policy: c.restart_policy,
-        ..Default::default()
-    };
+    let slim = |c: Container| slim_container(c.name, c.resources, c.ports, c.restart_policy);
     Pod {
         metadata: trim_meta(pod.metadata),
         spec: pod.spec.map(|s| PodSpec {
-            containers: s.containers.into_iter().map(slim_container).collect(),
+            containers: s.containers.into_iter().map(slim).collect(),
             init_containers: s
                 .init_containers
-                .map(|cs| cs.into_iter().map(slim_container).collect()),
+                .map(|cs| cs.into_iter().map(slim).collect()),
             volumes: None,
             ..s
         }),

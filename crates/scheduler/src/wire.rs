@@ -3,7 +3,7 @@
 //! status) is skipped by the parser instead of being built and dropped. Every pod
 //! arrives at least twice (pending, then bound), so this is on the hot path.
 
-use crate::podinfo::trim_meta;
+use crate::podinfo::{slim_container, trim_meta};
 use k8s_openapi::api::core::v1::{
     Affinity, Container, ContainerPort, Pod, PodCondition, PodSpec, PodStatus,
     ResourceRequirements, Toleration, TopologySpreadConstraint,
@@ -59,13 +59,7 @@ struct Status {
 }
 
 fn container(c: WireContainer) -> Container {
-    Container {
-        name: c.name,
-        resources: c.resources,
-        ports: c.ports,
-        restart_policy: c.restart_policy,
-        ..Default::default()
-    }
+    slim_container(c.name, c.resources, c.ports, c.restart_policy)
 }
 
 impl From<WatchedPod> for Pod {

@@ -42,7 +42,17 @@ pub fn memory_available_bytes() -> Option<u64> {
     meminfo("MemAvailable")
 }
 
-fn statvfs(path: &Path) -> Option<libc::statvfs> {
+/// (size, available to unprivileged users) in bytes and (inodes, free inodes) of a
+/// filesystem, from one statvfs call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilesystemUsage {
+    pub bytes: (u64, u64),
+    pub inodes: (u64, u64),
+}
+
+// statvfs field widths differ between targets.
+#[allow(clippy::unnecessary_cast)]
+pub fn filesystem_usage(path: &Path) -> Option<FilesystemUsage> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs writes only into `st`, and `c` is a valid NUL-terminated path.
@@ -50,23 +60,16 @@ fn statvfs(path: &Path) -> Option<libc::statvfs> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return None;
     }
-    Some(st)
+    let frsize = st.f_frsize as u64;
+    Some(FilesystemUsage {
+        bytes: (st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize),
+        inodes: (st.f_files as u64, st.f_favail as u64),
+    })
 }
 
 /// (size, available to unprivileged users) of the filesystem holding `path`, in bytes.
-// statvfs field widths differ between targets.
-#[allow(clippy::unnecessary_cast)]
 pub fn filesystem_bytes(path: &Path) -> Option<(u64, u64)> {
-    let st = statvfs(path)?;
-    let frsize = st.f_frsize as u64;
-    Some((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
-}
-
-/// (inodes, inodes free for unprivileged users) of the filesystem holding `path`.
-#[allow(clippy::unnecessary_cast)]
-pub fn filesystem_inodes(path: &Path) -> Option<(u64, u64)> {
-    let st = statvfs(path)?;
-    Some((st.f_files as u64, st.f_favail as u64))
+    filesystem_usage(path).map(|u| u.bytes)
 }
 
 /// PRETTY_NAME of an os-release file, unquoted.

@@ -62,10 +62,11 @@ async fn current_health(config: &KubeletConfig, runtime: Option<&RuntimeClient>)
             Err(e) => Err(format!("container runtime is down: {e}")),
         },
     };
+    let fs = host::filesystem_usage(&disk_path);
     Health {
         memory: host::memory_total_bytes().zip(host::memory_available_bytes()),
-        disk: host::filesystem_bytes(&disk_path),
-        inodes: host::filesystem_inodes(&disk_path),
+        disk: fs.map(|u| u.bytes),
+        inodes: fs.map(|u| u.inodes),
         pids: host::pid_usage(),
         runtime,
     }
