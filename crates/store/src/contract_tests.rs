@@ -101,10 +101,50 @@ async fn watch_replay_live_and_compaction(store: &dyn Store) {
     assert_eq!(w2.recv().await.unwrap().kv.key, "/registry/b/y");
 }
 
+/// Compaction drops history, never a live value: keys written before it are still
+/// read, listed, updated and deleted (with their last value) after it, twice over.
+async fn values_outlive_compaction(store: &dyn Store) {
+    let kept = store.create("/registry/c/kept", b("k1")).await.unwrap();
+    let moved = store.create("/registry/c/moved", b("m1")).await.unwrap();
+    let gone = store.create("/registry/c/gone", b("g1")).await.unwrap();
+    store.compact(store.current_revision()).await.unwrap();
+    let moved = store
+        .update("/registry/c/moved", b("m2"), moved)
+        .await
+        .unwrap();
+    let last = store.delete("/registry/c/gone", Some(gone)).await.unwrap();
+    assert_eq!(last.value, b("g1"));
+    store.compact(store.current_revision()).await.unwrap();
+    let moved = store
+        .update("/registry/c/moved", b("m3"), moved)
+        .await
+        .unwrap();
+    store.compact(store.current_revision()).await.unwrap();
+    let page = store.list("/registry/c/", None, 0).await.unwrap();
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.clone(), kv.mod_revision))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("/registry/c/kept", b("k1"), kept),
+            ("/registry/c/moved", b("m3"), moved)
+        ]
+    );
+    let got = store.get("/registry/c/kept").await.unwrap().unwrap();
+    assert_eq!((got.value, got.create_revision), (b("k1"), kept));
+    assert_eq!(store.get("/registry/c/gone").await.unwrap(), None);
+    let last = store.delete("/registry/c/kept", None).await.unwrap();
+    assert_eq!(last.value, b("k1"));
+}
+
 async fn all(store: &dyn Store) {
     crud_and_cas(store).await;
     paging(store).await;
     watch_replay_live_and_compaction(store).await;
+    values_outlive_compaction(store).await;
 }
 
 #[tokio::test]
@@ -149,5 +189,66 @@ async fn sqlite_survives_reopen_and_batches_concurrent_writers() {
             .items
             .len(),
         64
+    );
+}
+
+/// A store written by the layout that kept values in `current` opens with nothing lost,
+/// including values whose log rows compaction had removed.
+#[tokio::test]
+async fn sqlite_opens_a_store_that_kept_values_in_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE current (key TEXT PRIMARY KEY, value BLOB NOT NULL,
+             create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,
+             created INTEGER NOT NULL, create_rev INTEGER NOT NULL, value BLOB NOT NULL);
+         CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+         INSERT INTO meta VALUES ('revision', 4), ('compacted', 2);
+         INSERT INTO current VALUES ('/registry/m/a', CAST('a2' AS BLOB), 1, 2), ('/registry/m/b', CAST('b1' AS BLOB), 4, 4);
+         INSERT INTO log VALUES (3, '/registry/m/c', 0, 1, 3, CAST('c1' AS BLOB)), (4, '/registry/m/b', 0, 1, 4, CAST('b1' AS BLOB));",
+    )
+    .unwrap();
+    drop(old);
+    let store = SqliteStore::open(&path).unwrap();
+    let page = store.list("/registry/m/", None, 0).await.unwrap();
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|kv| {
+            (
+                kv.key.as_str(),
+                kv.value.clone(),
+                kv.create_revision,
+                kv.mod_revision,
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("/registry/m/a", b("a2"), 1, 2),
+            ("/registry/m/b", b("b1"), 4, 4)
+        ]
+    );
+    assert_eq!(page.revision, 4);
+    store.update("/registry/m/a", b("a3"), 2).await.unwrap();
+    let mut w = store.watch("/registry/m/", 2).await.unwrap();
+    let replayed: Vec<_> = [
+        w.recv().await.unwrap(),
+        w.recv().await.unwrap(),
+        w.recv().await.unwrap(),
+    ]
+    .iter()
+    .map(|e| (e.kv.key.clone(), e.revision()))
+    .collect();
+    assert_eq!(
+        replayed,
+        [
+            ("/registry/m/c".to_string(), 3),
+            ("/registry/m/b".to_string(), 4),
+            ("/registry/m/a".to_string(), 5)
+        ]
     );
 }

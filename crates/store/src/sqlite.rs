@@ -3,8 +3,12 @@
 //! One writer thread owns the write connection. Callers queue their writes; the thread
 //! takes every queued write, applies them in one transaction and commits once, so
 //! concurrent writers share one fsync (`synchronous=FULL`: an acknowledged write is on
-//! disk). `current` holds the live keys, `log` every revision not yet compacted, which
-//! is what watches replay.
+//! disk). `log` holds every revision not yet compacted, which is what watches replay,
+//! and it is also where values live: `current` maps each live key to the revision that
+//! holds its value, so an update appends one row and rewrites a few bytes of a small
+//! index instead of moving the whole object through a B-tree of large rows (that was
+//! three times the CPU per write). Compaction therefore keeps the log rows that are
+//! some key's current value.
 
 use crate::hub::{Hub, WatchReceiver};
 use crate::{prefix_end, Event, EventKind, KeyValue, ListPage, Result, Store, StoreError, WriteOp};
@@ -21,14 +25,32 @@ const MAX_BATCH: usize = 4096;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS current (
-    key TEXT PRIMARY KEY, value BLOB NOT NULL,
-    create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+    key TEXT PRIMARY KEY, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log (
     rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,
     created INTEGER NOT NULL, create_rev INTEGER NOT NULL, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
 ";
+
+/// Stores written before values moved to the log kept them in `current`: copy each
+/// into the log at its revision (compaction may have removed that row), then keep only
+/// the keys and revisions.
+const MIGRATE_VALUES_TO_LOG: &str = "
+BEGIN IMMEDIATE;
+INSERT OR IGNORE INTO log
+    SELECT mod_rev, key, 0, mod_rev = create_rev, create_rev, value FROM current;
+CREATE TABLE current_keys (
+    key TEXT PRIMARY KEY, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO current_keys SELECT key, create_rev, mod_rev FROM current;
+DROP TABLE current;
+ALTER TABLE current_keys RENAME TO current;
+COMMIT;
+";
+
+/// A live key's row joined with the log row holding its value.
+const SELECT_LIVE: &str = "SELECT c.key, l.value, c.create_rev, c.mod_rev
+     FROM current c CROSS JOIN log l ON l.rev = c.mod_rev";
 
 enum Request {
     Write(WriteOp, oneshot::Sender<Result<Event>>),
@@ -77,6 +99,19 @@ impl SqliteStore {
             .execute_batch("PRAGMA wal_autocheckpoint=8192;")
             .map_err(backend)?;
         write_conn.execute_batch(SCHEMA).map_err(backend)?;
+        let values_in_current: bool = write_conn
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info('current') WHERE name = 'value'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if values_in_current {
+            tracing::info!("moving stored values from `current` to the revision log");
+            write_conn
+                .execute_batch(MIGRATE_VALUES_TO_LOG)
+                .map_err(backend)?;
+        }
         let shared = Arc::new(Shared {
             hub: Hub::default(),
             revision: AtomicI64::new(meta(&write_conn, "revision")?),
@@ -146,12 +181,13 @@ fn commit_batch(
     shared: &Shared,
 ) {
     let start_rev = shared.revision.load(Ordering::Acquire);
+    let compacted = shared.compacted.load(Ordering::Acquire);
     let outcome = (|| -> rusqlite::Result<(Vec<Result<Event>>, i64)> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut rev = start_rev;
         let mut results = Vec::with_capacity(writes.len());
         for (op, _) in &writes {
-            let result = apply(&tx, op, rev + 1)?;
+            let result = apply(&tx, op, rev + 1, compacted)?;
             if result.is_ok() {
                 rev += 1;
             }
@@ -182,48 +218,61 @@ fn commit_batch(
 
 /// Applies one write at revision `rev`. The outer error aborts the whole batch (SQLite
 /// failed); the inner one is the caller's precondition failing, which writes nothing.
-fn apply(conn: &Connection, op: &WriteOp, rev: i64) -> rusqlite::Result<Result<Event>> {
+fn apply(
+    conn: &Connection,
+    op: &WriteOp,
+    rev: i64,
+    compacted: i64,
+) -> rusqlite::Result<Result<Event>> {
     let key = match op {
         WriteOp::Create { key, .. } | WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } => {
             key
         }
     };
-    // The old value is only needed for a delete's event; reading it for every write
-    // copied each object once more per update.
-    let existing: Option<(i64, i64, Vec<u8>)> = if matches!(op, WriteOp::Delete { .. }) {
-        conn.prepare_cached("SELECT create_rev, mod_rev, value FROM current WHERE key = ?1")?
-            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?
-    } else {
-        conn.prepare_cached("SELECT create_rev, mod_rev FROM current WHERE key = ?1")?
-            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, Vec::new())))
-            .optional()?
-    };
-    let (event, create_rev) = match (op, existing) {
+    let existing: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT create_rev, mod_rev FROM current WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (event, previous) = match (op, existing) {
         (WriteOp::Create { .. }, Some(_)) => {
             return Ok(Err(StoreError::AlreadyExists(key.clone())))
         }
         (WriteOp::Update { .. } | WriteOp::Delete { .. }, None) => {
             return Ok(Err(StoreError::NotFound(key.clone())))
         }
-        (WriteOp::Update { expected, .. }, Some((_, current, _)))
+        (WriteOp::Update { expected, .. }, Some((_, current)))
         | (
             WriteOp::Delete {
                 expected: Some(expected),
                 ..
             },
-            Some((_, current, _)),
+            Some((_, current)),
         ) if current != *expected => {
             return Ok(Err(StoreError::Conflict {
                 key: key.clone(),
                 current,
             }))
         }
-        (WriteOp::Create { value, .. }, None) => (put_event(key, value, rev, rev, true), rev),
-        (WriteOp::Update { value, .. }, Some((create_rev, _, _))) => {
-            (put_event(key, value, create_rev, rev, false), create_rev)
+        (WriteOp::Create { value, .. }, None) => {
+            conn.prepare_cached("INSERT INTO current VALUES (?1, ?2, ?2)")?
+                .execute(params![key, rev])?;
+            (put_event(key, value, rev, rev, true), None)
         }
-        (WriteOp::Delete { .. }, Some((create_rev, _, old))) => {
+        (WriteOp::Update { value, .. }, Some((create_rev, previous))) => {
+            conn.prepare_cached("UPDATE current SET mod_rev = ?2 WHERE key = ?1")?
+                .execute(params![key, rev])?;
+            (
+                put_event(key, value, create_rev, rev, false),
+                Some(previous),
+            )
+        }
+        (WriteOp::Delete { .. }, Some((create_rev, previous))) => {
+            // The deletion's event carries the last value, as etcd's does.
+            let old: Vec<u8> = conn
+                .prepare_cached("SELECT value FROM log WHERE rev = ?1")?
+                .query_row([previous], |r| r.get(0))?;
+            conn.prepare_cached("DELETE FROM current WHERE key = ?1")?
+                .execute([key])?;
             let kv = KeyValue {
                 key: key.clone(),
                 value: Bytes::from(old),
@@ -235,24 +284,21 @@ fn apply(conn: &Connection, op: &WriteOp, rev: i64) -> rusqlite::Result<Result<E
                 kv,
                 created: false,
             };
-            (event, create_rev)
+            (event, Some(previous))
         }
     };
-    let deleted = event.kind == EventKind::Delete;
-    if deleted {
-        conn.prepare_cached("DELETE FROM current WHERE key = ?1")?
-            .execute([key])?;
-    } else {
-        conn.prepare_cached("INSERT OR REPLACE INTO current VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![key, &event.kv.value[..], create_rev, rev])?;
+    // A value older than the compacted revision was kept only because it was current.
+    if let Some(previous) = previous.filter(|p| *p <= compacted) {
+        conn.prepare_cached("DELETE FROM log WHERE rev = ?1")?
+            .execute([previous])?;
     }
     conn.prepare_cached("INSERT INTO log VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![
             rev,
             key,
-            deleted,
+            event.kind == EventKind::Delete,
             event.created,
-            create_rev,
+            event.kv.create_revision,
             &event.kv.value[..]
         ])?;
     Ok(Ok(event))
@@ -273,16 +319,26 @@ fn put_event(key: &str, value: &Bytes, create_rev: i64, rev: i64, created: bool)
 
 fn compact(conn: &Connection, revision: i64, shared: &Shared) -> Result<()> {
     let revision = revision.min(shared.revision.load(Ordering::Acquire));
-    if revision <= shared.compacted.load(Ordering::Acquire) {
+    let previous = shared.compacted.load(Ordering::Acquire);
+    if revision <= previous {
         return Ok(());
     }
-    conn.execute("DELETE FROM log WHERE rev <= ?1", [revision])
-        .map_err(backend)?;
-    conn.execute(
+    // One transaction, so the recorded compacted revision never lags the deleted rows
+    // (a watch from between them would silently miss events). Rows at or below the
+    // previous compaction are already only current values.
+    let tx = conn.unchecked_transaction().map_err(backend)?;
+    tx.execute(
+        "DELETE FROM log WHERE rev > ?1 AND rev <= ?2 AND NOT EXISTS
+             (SELECT 1 FROM current c WHERE c.key = log.key AND c.mod_rev = log.rev)",
+        [previous, revision],
+    )
+    .map_err(backend)?;
+    tx.execute(
         "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
         [revision],
     )
     .map_err(backend)?;
+    tx.commit().map_err(backend)?;
     shared.compacted.store(revision, Ordering::Release);
     Ok(())
 }
@@ -300,7 +356,7 @@ fn row_kv(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
 impl Store for SqliteStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let conn = self.reader()?;
-        conn.prepare_cached("SELECT key, value, create_rev, mod_rev FROM current WHERE key = ?1")
+        conn.prepare_cached(&format!("{SELECT_LIVE} WHERE c.key = ?1"))
             .and_then(|mut s| s.query_row([key], row_kv).optional())
             .map_err(backend)
     }
@@ -322,10 +378,10 @@ impl Store for SqliteStore {
                 tx.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| {
                     r.get(0)
                 })?;
-            let mut stmt = tx.prepare_cached(
-                "SELECT key, value, create_rev, mod_rev FROM current
-                 WHERE key >= ?1 AND key < ?2 AND key > ?3 ORDER BY key LIMIT ?4",
-            )?;
+            let mut stmt = tx.prepare_cached(&format!(
+                "{SELECT_LIVE} WHERE c.key >= ?1 AND c.key < ?2 AND c.key > ?3
+                 ORDER BY c.key LIMIT ?4"
+            ))?;
             let mut items = stmt
                 .query_map(params![prefix, end, from, fetch], row_kv)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
