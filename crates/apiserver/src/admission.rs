@@ -197,7 +197,7 @@ fn render(milli: i128) -> String {
 
 pub fn has_quota(api: &Api, namespace: &str) -> bool {
     !api.cache
-        .list(&format!("/registry/resourcequotas/{namespace}/"), None)
+        .list(&format!("/registry/resourcequotas/{namespace}/"))
         .0
         .is_empty()
 }
@@ -211,7 +211,7 @@ pub async fn check_quota(
 ) -> ApiResult<()> {
     let (quotas, _) = api
         .cache
-        .list(&format!("/registry/resourcequotas/{namespace}/"), None);
+        .list(&format!("/registry/resourcequotas/{namespace}/"));
     if quotas.is_empty() {
         return Ok(());
     }
@@ -267,7 +267,7 @@ fn used_in(api: &Api, namespace: &str, keys: &[&str]) -> BTreeMap<String, i128> 
         .iter()
         .filter(|r| r.namespaced && r.is_stored() && r.group != "events.k8s.io")
     {
-        let (objects, _) = api.cache.list(&res.key_prefix(Some(namespace)), None);
+        let (objects, _) = api.cache.list(&res.key_prefix(Some(namespace)));
         for (_, obj) in objects {
             for (k, v) in usage(res, &obj.value()) {
                 if keys.contains(&k.as_str()) {

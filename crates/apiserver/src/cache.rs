@@ -54,6 +54,15 @@ struct State {
     oldest: i64,
 }
 
+/// One page of a listing; see [`WatchCache::page`].
+#[derive(Default)]
+pub struct Page {
+    pub items: Vec<(String, Arc<CachedObject>)>,
+    /// Objects that matched beyond the limit.
+    pub remaining: usize,
+    pub revision: i64,
+}
+
 pub struct WatchCache {
     state: RwLock<State>,
     events: broadcast::Sender<Arc<CacheEvent>>,
@@ -173,23 +182,50 @@ impl WatchCache {
         self.state.read().ok()?.objects.get(key).cloned()
     }
 
-    /// Objects under `prefix` strictly after `start_after`, and the revision they are at.
-    pub fn list(
+    /// Objects under `prefix`, and the revision they are at.
+    pub fn list(&self, prefix: &str) -> (Vec<(String, Arc<CachedObject>)>, i64) {
+        let page = self.page(prefix, None, 0, |_| true);
+        (page.items, page.revision)
+    }
+
+    /// Up to `limit` (0: all) objects under `prefix` strictly after `start_after` that
+    /// `keep`, and how many more follow. A page starts where the previous one ended and
+    /// clones only what it returns: a chunked LIST (kubectl's and informers' 500 at a
+    /// time) costs its pages, not the whole prefix once per page.
+    pub fn page(
         &self,
         prefix: &str,
         start_after: Option<&str>,
-    ) -> (Vec<(String, Arc<CachedObject>)>, i64) {
+        limit: usize,
+        keep: impl Fn(&CachedObject) -> bool,
+    ) -> Page {
+        use std::ops::Bound;
         let Ok(st) = self.state.read() else {
-            return (Vec::new(), 0);
+            return Page::default();
         };
         let end = format!("{prefix}\u{10FFFF}");
-        let items = st
+        let mut page = Page {
+            revision: st.revision,
+            ..Page::default()
+        };
+        let from = match start_after {
+            // A continue token from another listing: nothing of this prefix follows it
+            // (and a range starting past its end would panic).
+            Some(after) if after >= end.as_str() => return page,
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
+        let range = st
             .objects
-            .range(prefix.to_string()..end)
-            .filter(|(k, _)| start_after.is_none_or(|s| k.as_str() > s))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        (items, st.revision)
+            .range::<str, _>((from, Bound::Excluded(end.as_str())));
+        for (key, obj) in range.filter(|(_, o)| keep(o)) {
+            if limit > 0 && page.items.len() == limit {
+                page.remaining += 1;
+            } else {
+                page.items.push((key.clone(), obj.clone()));
+            }
+        }
+        page
     }
 
     /// Events after `after` followed by live ones, or Compacted when history no longer
@@ -280,7 +316,7 @@ mod tests {
         let sub = cache.subscribe(r2).unwrap();
         let seen: Vec<(EventType, i64)> = sub.replay.iter().map(|e| (e.kind, e.revision)).collect();
         assert_eq!(seen, [(EventType::Added, r3), (EventType::Deleted, r4)]);
-        let (items, rev) = cache.list("/registry/configmaps/d/", None);
+        let (items, rev) = cache.list("/registry/configmaps/d/");
         assert_eq!(rev, r4);
         let names: Vec<&str> = items.iter().map(|(_, v)| v.name()).collect();
         assert_eq!(names, ["b", "c"]);
@@ -299,5 +335,39 @@ mod tests {
             (ev.kind, ev.key.as_str()),
             (EventType::Added, "/registry/configmaps/d/e")
         );
+    }
+
+    #[tokio::test]
+    async fn pages_start_after_the_token_and_count_the_rest() {
+        let store: Arc<dyn Store> = Arc::new(rkube_store::memory::MemoryStore::new());
+        for name in ["a", "b", "c", "d", "e"] {
+            let key = format!("/registry/configmaps/d/{name}");
+            store.create(&key, cm(name)).await.unwrap();
+        }
+        store
+            .create("/registry/configmaps/e/z", cm("z"))
+            .await
+            .unwrap();
+        let cache = WatchCache::start(store.clone()).await.unwrap();
+        let names = |p: &Page| -> Vec<String> {
+            p.items.iter().map(|(_, o)| o.name().to_string()).collect()
+        };
+        let prefix = "/registry/configmaps/d/";
+        let first = cache.page(prefix, None, 2, |_| true);
+        assert_eq!(
+            (names(&first), first.remaining),
+            (vec!["a".into(), "b".into()], 3)
+        );
+        let after = first.items.last().map(|(k, _)| k.clone());
+        let second = cache.page(prefix, after.as_deref(), 2, |o| o.name() != "d");
+        assert_eq!(
+            (names(&second), second.remaining),
+            (vec!["c".into(), "e".into()], 0)
+        );
+        // Tokens from before or beyond the prefix neither panic nor leak other keys.
+        let all = cache.page(prefix, Some("/registry/a"), 0, |_| true);
+        assert_eq!(all.items.len(), 5);
+        let none = cache.page(prefix, Some("/registry/configmaps/e/z"), 0, |_| true);
+        assert!(none.items.is_empty());
     }
 }

@@ -389,9 +389,7 @@ async fn delete_collection(
     let opts = write::delete_options(q, body)?;
     let filter = read::Filter::from_query(res, q, None)?;
     api.sync().await;
-    let (objects, _) = api
-        .cache
-        .list(&res.key_prefix(t.namespace.as_deref()), None);
+    let (objects, _) = api.cache.list(&res.key_prefix(t.namespace.as_deref()));
     let mut items = Vec::new();
     for (_, obj) in objects.iter().filter(|(_, o)| filter.matches(o)) {
         let name = obj.name();

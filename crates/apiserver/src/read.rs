@@ -145,24 +145,13 @@ pub async fn list(api: &Api, t: &Target, q: &Query, shape: Shape) -> ApiResult<V
         None => (None, None),
     };
     let prefix = res.key_prefix(t.namespace.as_deref());
-    let (objects, cache_rev) = api.cache.list(&prefix, start.as_deref());
-    let rev = token_rev.unwrap_or(cache_rev);
-    let mut selected: Vec<&Arc<CachedObject>> = Vec::new();
-    let mut next = None;
-    let mut remaining = 0usize;
-    for (key, obj) in &objects {
-        if !filter.matches(obj) {
-            continue;
-        }
-        if limit > 0 && selected.len() == limit {
-            remaining += 1;
-            continue;
-        }
-        if limit > 0 && selected.len() + 1 == limit {
-            next = Some(key.clone());
-        }
-        selected.push(obj);
-    }
+    let page = api
+        .cache
+        .page(&prefix, start.as_deref(), limit, |o| filter.matches(o));
+    let rev = token_rev.unwrap_or(page.revision);
+    let remaining = page.remaining;
+    let next = page.items.last().map(|(key, _)| key.clone());
+    let selected: Vec<&Arc<CachedObject>> = page.items.iter().map(|(_, o)| o).collect();
     let mut meta = json!({"resourceVersion": rev.to_string()});
     if remaining > 0 {
         if let Some(next) = &next {

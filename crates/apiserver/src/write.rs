@@ -91,7 +91,7 @@ async fn check_namespace(api: &Api, res: &ResourceInfo, ns: Option<&str>) -> Api
 /// index; only services that can hold node ports are parsed, so a create costs a walk of
 /// the index rather than a parse of every service.
 fn taken_by_others(api: &Api, except_key: &str) -> Taken {
-    let (services, _) = api.cache.list("/registry/services/", None);
+    let (services, _) = api.cache.list("/registry/services/");
     let mut with_ports = Vec::new();
     let mut ips = Vec::new();
     for (_, svc) in services.iter().filter(|(k, _)| k != except_key) {

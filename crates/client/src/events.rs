@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -118,9 +118,8 @@ impl Recorder {
             reporting_instance: Some(self.host.clone().unwrap_or_else(|| self.component.clone())),
             ..Default::default()
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        match api.create(&PostParams::default(), &event).await {
-            Ok(_) => {
+        match self.create(&ns, &event).await {
+            Ok(()) => {
                 if let Ok(mut s) = self.seen.lock() {
                     if s.len() > 10_000 {
                         s.clear();
@@ -130,6 +129,22 @@ impl Recorder {
             }
             Err(e) => tracing::debug!(error = %e, reason, "recording event"),
         }
+    }
+}
+
+impl Recorder {
+    /// POSTs the event without parsing the object the server echoes (nothing here
+    /// reads it), and with fieldValidation=Ignore: a typed Event has no unknown fields
+    /// for the server to look for.
+    async fn create(&self, ns: &str, event: &Event) -> Result<(), kube::Error> {
+        let body = serde_json::to_vec(event).map_err(kube::Error::SerdeError)?;
+        let request = http::Request::post(format!(
+            "/api/v1/namespaces/{ns}/events?fieldValidation=Ignore"
+        ))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .map_err(kube::Error::HttpError)?;
+        self.client.request_text(request).await.map(drop)
     }
 }
 

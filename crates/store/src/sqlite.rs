@@ -94,9 +94,12 @@ impl SqliteStore {
         let write_conn = open(path)?;
         // Checkpoint every ~32 MiB of WAL instead of SQLite's 4 MiB: the same pages (the
         // revision row, index pages) are rewritten by every commit, and a rarer
-        // checkpoint copies each of them once instead of once per 1,000 pages.
+        // checkpoint copies each of them once instead of once per 1,000 pages. And a
+        // 32 MiB page cache instead of 2 MiB: a batch touches a few hundred pages of
+        // `current` and the log's tail, and pages evicted between batches were read
+        // back from the file with a system call each.
         write_conn
-            .execute_batch("PRAGMA wal_autocheckpoint=8192;")
+            .execute_batch("PRAGMA wal_autocheckpoint=8192; PRAGMA cache_size=-32768;")
             .map_err(backend)?;
         write_conn.execute_batch(SCHEMA).map_err(backend)?;
         let values_in_current: bool = write_conn
