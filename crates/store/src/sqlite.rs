@@ -153,15 +153,41 @@ impl SqliteStore {
     }
 }
 
+/// Revisions one compaction step removes; writes queued meanwhile wait for one step
+/// only, not for the whole compaction (a minute of a busy cluster's history took over a
+/// second to delete in one go).
+pub(crate) const COMPACT_STEP: i64 = 2_000;
+
+/// A compaction under way: its target and who waits for it.
+type Compaction = (i64, Vec<oneshot::Sender<Result<()>>>);
+
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
-    while let Ok(first) = rx.recv() {
+    let mut compaction: Option<Compaction> = None;
+    loop {
+        let first = if compaction.is_some() {
+            match rx.try_recv() {
+                Ok(req) => Some(req),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(req) => Some(req),
+                Err(_) => return,
+            }
+        };
         let mut writes = Vec::new();
-        let mut compactions = Vec::new();
-        let mut next = Some(first);
+        let mut next = first;
         while let Some(req) = next {
             match req {
                 Request::Write(op, reply) => writes.push((op, reply)),
-                Request::Compact(rev, reply) => compactions.push((rev, reply)),
+                Request::Compact(rev, reply) => {
+                    // Never beyond what exists, so every step makes progress.
+                    let rev = rev.min(shared.revision.load(Ordering::Acquire));
+                    let (target, waiting) = compaction.get_or_insert((rev, Vec::new()));
+                    *target = (*target).max(rev);
+                    waiting.push(reply);
+                }
             }
             next = if writes.len() < MAX_BATCH {
                 rx.try_recv().ok()
@@ -172,8 +198,16 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>, shared: Arc<Sh
         if !writes.is_empty() {
             commit_batch(&mut conn, writes, &shared);
         }
-        for (rev, reply) in compactions {
-            let _ = reply.send(compact(&conn, rev, &shared));
+        if let Some((target, waiting)) = compaction.take() {
+            let step = shared.compacted.load(Ordering::Acquire) + COMPACT_STEP;
+            match compact(&conn, target.min(step), &shared) {
+                Ok(()) if target > step => compaction = Some((target, waiting)),
+                result => {
+                    for reply in waiting {
+                        let _ = reply.send(result.clone());
+                    }
+                }
+            }
         }
     }
 }
