@@ -130,9 +130,7 @@ impl Recorder {
             Err(e) => tracing::debug!(error = %e, reason, "recording event"),
         }
     }
-}
 
-impl Recorder {
     /// POSTs the event without parsing the object the server echoes (nothing here
     /// reads it), and with fieldValidation=Ignore: a typed Event has no unknown fields
     /// for the server to look for.

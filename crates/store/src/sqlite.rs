@@ -304,10 +304,17 @@ fn apply(
             )
         }
         (WriteOp::Delete { .. }, Some((create_rev, previous))) => {
-            // The deletion's event carries the last value, as etcd's does.
+            // The deletion's event carries the last value, as etcd's does. A missing
+            // row would be a broken store; the delete still goes ahead (failing here
+            // would fail every write of the batch).
             let old: Vec<u8> = conn
                 .prepare_cached("SELECT value FROM log WHERE rev = ?1")?
-                .query_row([previous], |r| r.get(0))?;
+                .query_row([previous], |r| r.get(0))
+                .optional()?
+                .unwrap_or_else(|| {
+                    tracing::warn!(key = %key, revision = previous, "no stored value");
+                    Vec::new()
+                });
             conn.prepare_cached("DELETE FROM current WHERE key = ?1")?
                 .execute([key])?;
             let kv = KeyValue {
