@@ -112,11 +112,7 @@ fn mount_service_account_token(spec: &mut serde_json::Map<String, Value>) {
 /// Resource names a quota may limit, and how much of each `obj` uses, in milli-units.
 fn usage(res: &ResourceInfo, obj: &Value) -> BTreeMap<String, i128> {
     let mut u = BTreeMap::new();
-    let count_key = if res.group.is_empty() {
-        format!("count/{}", res.plural)
-    } else {
-        format!("count/{}.{}", res.plural, res.group)
-    };
+    let count_key = count_key(res);
     if res.group.is_empty() && res.plural == "pods" {
         let phase = str_at(obj, "/status/phase");
         if phase == "Succeeded" || phase == "Failed" {
@@ -165,6 +161,39 @@ fn usage(res: &ResourceInfo, obj: &Value) -> BTreeMap<String, i128> {
         }
     }
     u
+}
+
+/// Whether objects of `res` can count towards quota key `key` (what [`usage`] may
+/// return for them), so counting a pod quota parses no ConfigMaps or Events.
+fn may_use(res: &ResourceInfo, key: &str) -> bool {
+    if key == count_key(res) {
+        return true;
+    }
+    if !res.group.is_empty() {
+        return false;
+    }
+    match res.plural {
+        "pods" => {
+            matches!(key, "pods" | "cpu" | "memory")
+                || key.starts_with("requests.")
+                || key.starts_with("limits.")
+        }
+        "services" => key.starts_with("services"),
+        plural => key == plural,
+    }
+}
+
+/// Whether `key` counts each (non-terminal) object of `res` as one.
+fn counts_objects(res: &ResourceInfo, key: &str) -> bool {
+    key == count_key(res) || (res.group.is_empty() && key == res.plural)
+}
+
+fn count_key(res: &ResourceInfo) -> String {
+    if res.group.is_empty() {
+        format!("count/{}", res.plural)
+    } else {
+        format!("count/{}.{}", res.plural, res.group)
+    }
 }
 
 /// A pod's effective request (or limit) of `resource`: the sum over containers, or the
@@ -263,11 +292,27 @@ pub async fn check_quota(
 /// Current usage of `keys` in `namespace`, counted from the cache.
 fn used_in(api: &Api, namespace: &str, keys: &[&str]) -> BTreeMap<String, i128> {
     let mut used = BTreeMap::new();
-    for res in rkube_api::resources()
-        .iter()
-        .filter(|r| r.namespaced && r.is_stored() && r.group != "events.k8s.io")
-    {
+    for res in rkube_api::resources().iter().filter(|r| {
+        r.namespaced
+            && r.is_stored()
+            && r.group != "events.k8s.io"
+            && keys.iter().any(|k| may_use(r, k))
+    }) {
         let (objects, _) = api.cache.list(&res.key_prefix(Some(namespace)));
+        let counted: Vec<&str> = keys.iter().copied().filter(|k| may_use(res, k)).collect();
+        let is_pod = res.group.is_empty() && res.plural == "pods";
+        // Object counts need no parse: a pod's phase is in the cache's field index.
+        if counted.iter().all(|k| counts_objects(res, k)) {
+            for (_, obj) in objects {
+                if is_pod && matches!(obj.field("status.phase"), Some("Succeeded" | "Failed")) {
+                    continue;
+                }
+                for k in &counted {
+                    *used.entry(k.to_string()).or_insert(0) += 1000;
+                }
+            }
+            continue;
+        }
         for (_, obj) in objects {
             for (k, v) in usage(res, &obj.value()) {
                 if keys.contains(&k.as_str()) {
@@ -317,5 +362,32 @@ mod tests {
         );
         assert_eq!(render(1500), "1500m");
         assert_eq!(render(3000), "3");
+    }
+
+    /// The resource filter of the usage count never skips a kind that counts.
+    #[test]
+    fn may_use_covers_every_key_usage_returns() {
+        let samples = [
+            json!({"spec": {"containers": [{"resources": {
+                "requests": {"cpu": "1", "memory": "1Mi"},
+                "limits": {"cpu": "2", "memory": "2Mi"}}}]}}),
+            json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}),
+            json!({}),
+        ];
+        for res in rkube_api::resources().iter().filter(|r| r.namespaced) {
+            for obj in &samples {
+                for (key, amount) in usage(res, obj) {
+                    assert!(may_use(res, &key), "{} {key}", res.plural);
+                    if counts_objects(res, &key) {
+                        assert_eq!(amount, 1000, "{} {key}", res.plural);
+                    }
+                }
+            }
+        }
+        let configmaps = find_resource("", "v1", "configmaps").unwrap();
+        let events = find_resource("", "v1", "events").unwrap();
+        for key in ["pods", "requests.cpu", "count/pods"] {
+            assert!(!may_use(configmaps, key) && !may_use(events, key), "{key}");
+        }
     }
 }
