@@ -199,7 +199,7 @@ async fn run(ctx: &mut Ctx, server: &ServerProc, dir: &Path) -> Result<()> {
     let warm_path = "/api/v1/namespaces/warm/pods";
     let watch = PodWatch::start(&server.tls, warm_path).await?;
     let spawned = Instant::now();
-    let scheduler = cp::scheduler(&ctx.rkube, dir, "scheduler-1.log")?;
+    let mut scheduler = cp::scheduler(&ctx.rkube, dir, "scheduler-1.log")?;
     objects::create_all(
         &server.tls,
         warm_path,
@@ -226,47 +226,48 @@ async fn run(ctx: &mut Ctx, server: &ServerProc, dir: &Path) -> Result<()> {
     );
     drop(watch);
 
+    // Upstream's SchedulingBasic sizes, each streamed and then as a backlog.
     let node_count = ctx.nodes;
     let mut best = 0.0f64;
-    let b = stream_batch(ctx, server, &scheduler, "sched-a", ctx.pods).await?;
-    best = best.max(record_batch(
-        ctx,
-        &b,
-        node_count,
-        "680 pods/s (upstream threshold)",
-    ));
-
-    let (steady, mut scheduler) = backlog(
-        ctx,
-        server,
-        dir,
-        scheduler,
-        ("sched-b", ctx.pods, "scheduler-2.log"),
-        ctx.pods + 1,
-        "680 pods/s (upstream threshold, 10,000 pods)",
-    )
-    .await?;
-    best = best.max(steady);
-
-    if ctx.large_pods > 0 {
-        let b = stream_batch(ctx, server, &scheduler, "sched-c", ctx.large_pods).await?;
-        best = best.max(record_batch(
-            ctx,
-            &b,
-            node_count,
-            "810 pods/s (upstream threshold)",
-        ));
+    let mut held = 1; // the warm-up pod
+    let rounds = [
+        (
+            ctx.pods,
+            "680 pods/s",
+            ["sched-a", "sched-b"],
+            "scheduler-2.log",
+        ),
+        (
+            ctx.large_pods,
+            "810 pods/s",
+            ["sched-c", "sched-d"],
+            "scheduler-3.log",
+        ),
+    ];
+    for (n, threshold, [streamed, queued], log) in rounds {
+        if n == 0 {
+            continue;
+        }
+        let b = stream_batch(ctx, server, &scheduler, streamed, n).await?;
+        let reference = format!("{threshold} (upstream threshold)");
+        best = best.max(record_batch(ctx, &b, node_count, &reference));
+        held += n;
+        let reference = format!(
+            "{threshold} (upstream threshold, {} pods)",
+            thousands(n as f64)
+        );
         let (steady, next) = backlog(
             ctx,
             server,
             dir,
             scheduler,
-            ("sched-d", ctx.large_pods, "scheduler-3.log"),
-            2 * ctx.pods + ctx.large_pods + 1,
-            "810 pods/s (upstream threshold, 50,000 pods)",
+            (queued, n, log),
+            held,
+            &reference,
         )
         .await?;
         scheduler = next;
+        held += n;
         best = best.max(steady);
     }
     scheduler.stop().await;
