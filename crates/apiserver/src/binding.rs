@@ -9,7 +9,7 @@
 //! general update path.
 
 use crate::body::decode_object;
-use crate::lifecycle::str_at;
+use crate::lifecycle::{now, str_at};
 use crate::request::{Query, Target};
 use crate::state::Api;
 use crate::status::{ApiError, ApiResult};
@@ -130,10 +130,6 @@ async fn bind_in_place(api: &Api, t: &Target, pod: &str, node: &str) -> ApiResul
         }
     }
     Ok(false)
-}
-
-fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// An object's members in document order, their values left as raw JSON text.
